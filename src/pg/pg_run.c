@@ -1,0 +1,209 @@
+/*
+ * pg_run.c: phase execution; see pg_run.h.
+ */
+#include "pg/pg_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "pg/pg_catalog.h"
+#include "pg/pg_exec.h"
+#include "pg/pg_lock.h"
+#include "pg/pg_plan.h"
+
+static char *
+checkpoint_sql(shunt_db *db)
+{
+	shunt_buf b = SHUNT_BUF_INIT;
+
+	buf_init(&b);
+	buf_printf(&b, "UPDATE %s.migrations SET step = $2::int WHERE id = $1::bigint", db->state_q);
+	return buf_detach(&b);
+}
+
+static int
+checkpoint(run_ctx *ctx, int step, shunt_error *err)
+{
+	char id[32], st[16];
+	const char *params[2] = { id, st };
+	char *sql;
+	int rc;
+
+	if (ctx->migration_id == 0)
+		return 0;
+	snprintf(id, sizeof(id), "%lld", ctx->migration_id);
+	snprintf(st, sizeof(st), "%d", step);
+	sql = checkpoint_sql(ctx->db);
+	rc = pg_exec_command(ctx->db, sql, 2, params, err);
+	free(sql);
+	return rc;
+}
+
+/* The views of the new version: the catalog as it is now, with the
+ * migration's model changes replayed (tables created by sql operations
+ * included). */
+static int
+views_sql(run_ctx *ctx, char ***sql, size_t *n, shunt_error *err)
+{
+	model m;
+	int rc = -1;
+
+	model_init(&m, ctx->schema);
+	if (pg_catalog_read_model(ctx->db, ctx->schema, &m, err) != 0)
+		goto done;
+	if (pg_plan_apply_model(ctx->db, ctx->mig, &m, err) != 0)
+		goto done;
+	rc = pg_plan_views_sql(ctx->db, &m, ctx->version_schema, sql, n, err);
+done:
+	model_release(&m);
+	return rc;
+}
+
+static void
+free_sql(char **sql, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(sql[i]);
+	free(sql);
+}
+
+static int
+run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
+{
+	char id[32], st[16];
+	const char *params[2] = { id, st };
+	char *cp = checkpoint_sql(ctx->db);
+	pg_lock_txn t;
+	int rc = -1;
+
+	snprintf(id, sizeof(id), "%lld", ctx->migration_id);
+	snprintf(st, sizeof(st), "%d", index + 1);
+	memset(&t, 0, sizeof(t));
+	t.what = s->what;
+	if (ctx->migration_id != 0) {
+		t.checkpoint_sql = cp;
+		t.n_checkpoint_params = 2;
+		t.checkpoint_params = params;
+	}
+	switch (s->kind) {
+	case STEP_TXN:
+		t.sql = (const char *const *) s->sql;
+		t.n_sql = s->n_sql;
+		t.relations = (const char *const *) s->relations;
+		t.n_relations = s->n_relations;
+		rc = pg_lock_run(ctx->db, &t, err);
+		break;
+	case STEP_CONCURRENT:
+		rc = pg_lock_run_concurrent(ctx->db, s->what, s->sql[0], s->cleanup, err);
+		if (rc == 0)
+			rc = checkpoint(ctx, index + 1, err);
+		break;
+	case STEP_BACKFILL:
+		rc = pg_backfill_table(ctx->db, s->table_schema, s->table, &ctx->backfill, err);
+		if (rc == 0)
+			rc = checkpoint(ctx, index + 1, err);
+		break;
+	case STEP_VIEWS: {
+		char **sql = NULL;
+		size_t n = 0;
+
+		if (views_sql(ctx, &sql, &n, err) != 0)
+			break;
+		t.sql = (const char *const *) sql;
+		t.n_sql = n;
+		rc = pg_lock_run(ctx->db, &t, err);
+		free_sql(sql, n);
+		break;
+	}
+	}
+	free(cp);
+	return rc;
+}
+
+/* Sets the session's search_path; user fragments in DDL (type names,
+ * defaults, check expressions) resolve as they would in a session on the
+ * application schema.  shunt's own SQL is schema-qualified either way. */
+static int
+set_search_path(run_ctx *ctx, const char *schema, shunt_error *err)
+{
+	char *q = schema ? pg_ident(ctx->db, schema) : NULL;
+	const char *params[1] = { q ? q : "" };
+	int rc = pg_exec_command(ctx->db, "SELECT pg_catalog.set_config('search_path', $1, false)", 1,
+							 params, err);
+
+	free(q);
+	return rc;
+}
+
+int
+pg_run_phase(run_ctx *ctx, const plan_phase *ph, const char *phase, int from, shunt_error *err)
+{
+	shunt_error ignore;
+
+	if (set_search_path(ctx, ctx->schema, err) != 0)
+		return -1;
+	for (size_t i = (size_t) (from > 0 ? from : 0); i < ph->n; i++) {
+		const plan_step *s = &ph->steps[i];
+
+		if (s->only_if_started >= 0 && s->only_if_started >= ctx->started_steps) {
+			log_info("%s: step %zu/%zu: %s: skipped, start did not get that far", phase, i + 1, ph->n,
+					 s->what);
+			if (checkpoint(ctx, (int) i + 1, err) != 0)
+				return -1;
+			continue;
+		}
+		log_info("%s: step %zu/%zu: %s", phase, i + 1, ph->n, s->what);
+		if (run_step(ctx, s, (int) i, err) != 0) {
+			shunt_error_add_context(err, "in %s step %zu: %s", phase, i + 1, s->what);
+			if (!pg_exec_connection_lost(ctx->db))
+				set_search_path(ctx, NULL, &ignore);
+			return -1;
+		}
+	}
+	return set_search_path(ctx, NULL, err);
+}
+
+void
+pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *phase)
+{
+	fprintf(out, "-- %s: %zu step%s\n", phase, ph->n, ph->n == 1 ? "" : "s");
+	for (size_t i = 0; i < ph->n; i++) {
+		const plan_step *s = &ph->steps[i];
+
+		fprintf(out, "\n-- step %zu: %s", i + 1, s->what);
+		switch (s->kind) {
+		case STEP_TXN:
+			fprintf(out, " (one transaction, lock_timeout %lld ms, retried)\nBEGIN;\n",
+					(long long) ctx->db->lock_timeout_ms);
+			for (size_t j = 0; j < s->n_sql; j++)
+				fprintf(out, "%s;\n", s->sql[j]);
+			fprintf(out, "COMMIT;\n");
+			break;
+		case STEP_CONCURRENT:
+			fprintf(out, " (outside a transaction)\n%s;\n", s->sql[0]);
+			break;
+		case STEP_BACKFILL:
+			fprintf(out, "\n-- batches of UPDATE %s.%s SET <key> = <key> WHERE <key> in the next batch, "
+						 "firing the sync trigger, in key order up to the largest key at start\n",
+					s->table_schema, s->table);
+			break;
+		case STEP_VIEWS: {
+			char **sql = NULL;
+			size_t n = 0;
+			shunt_error err;
+
+			fprintf(out, " (one transaction; views as the catalog will be after the steps above)\n");
+			if (ctx->mig != NULL && views_sql(ctx, &sql, &n, &err) == 0) {
+				for (size_t j = 0; j < n; j++)
+					fprintf(out, "%s;\n", sql[j]);
+				free_sql(sql, n);
+			}
+			break;
+		}
+		}
+	}
+	fprintf(out, "\n");
+}
