@@ -1,0 +1,89 @@
+/*
+ * cli.h: what the subcommands share.
+ *
+ * Adding a command: one file src/cli/cmd_<name>.c with its function and
+ * help text, one row in the commands[] table of main.c, one test file
+ * tests/integration/t_<name>.sh, and a section in man/shunt.1.
+ */
+#ifndef SHUNT_CLI_H
+#define SHUNT_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "pg/pg_backfill.h"
+#include "pg/pg_conn.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_REFUSED 3
+
+typedef struct cli_ctx {
+	const char *command;
+	const char *db_arg;
+	const char *schema;
+	const char *state_schema;
+	int64_t lock_timeout_ms;
+	int64_t lock_retry_ms;
+	int64_t concurrent_timeout_ms;
+	int kill_blockers;
+	bool dry_run;
+	bool json;
+	int verbosity;            /* -1 quiet, 0 normal, 1+ verbose */
+	pg_backfill_opts backfill;
+	/* positional arguments after option parsing */
+	int argc;
+	char **argv;
+} cli_ctx;
+
+/* Command-specific option values, filled by the command's own table. */
+typedef struct cli_command {
+	const char *name;
+	int (*fn)(cli_ctx *ctx, shunt_error *err);
+	unsigned flags;
+	const char *summary;      /* one line for shunt --help */
+	const char *help;         /* full text for shunt help NAME */
+	const struct option *options; /* extra long options, NULL-terminated */
+	int (*on_option)(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+} cli_command;
+
+#define CMD_NEEDS_DB 1u
+
+/* Connects with the global options applied; NULL with err. */
+shunt_db *cli_connect(cli_ctx *ctx, shunt_error *err);
+
+/* Strict parsers for option values; -1 with a usage error naming opt. */
+int cli_parse_duration_ms(const char *opt, const char *arg, int64_t *out, shunt_error *err);
+int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out, shunt_error *err);
+int cli_parse_double(const char *opt, const char *arg, double min, double max, double *out,
+					 shunt_error *err);
+
+/* Commands */
+int cmd_init(cli_ctx *ctx, shunt_error *err);
+int cmd_start(cli_ctx *ctx, shunt_error *err);
+int cmd_complete(cli_ctx *ctx, shunt_error *err);
+int cmd_rollback(cli_ctx *ctx, shunt_error *err);
+int cmd_migrate(cli_ctx *ctx, shunt_error *err);
+int cmd_status(cli_ctx *ctx, shunt_error *err);
+int cmd_latest(cli_ctx *ctx, shunt_error *err);
+int cmd_history(cli_ctx *ctx, shunt_error *err);
+int cmd_validate(cli_ctx *ctx, shunt_error *err);
+
+extern const char cmd_init_help[];
+extern const char cmd_start_help[];
+extern const char cmd_complete_help[];
+extern const char cmd_rollback_help[];
+extern const char cmd_migrate_help[];
+extern const char cmd_status_help[];
+extern const char cmd_latest_help[];
+extern const char cmd_history_help[];
+extern const char cmd_validate_help[];
+
+extern const struct option cmd_start_options[];
+int cmd_start_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+extern bool cli_opt_complete;    /* --complete of start and migrate */
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * cmd_status.c: shunt status [--json], shunt latest, shunt history
+ *
+ * All three read only the state schema, so they work from any machine and
+ * while another shunt process runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "pg/pg_exec.h"
+#include "pg/pg_state.h"
+
+const char cmd_status_help[] =
+	"Usage: shunt status [--json]\n"
+	"\n"
+	"Shows the active migration of the schema (name, phase, step, when it started),\n"
+	"the progress of its backfills, the version schemas in use, and the latest\n"
+	"completed migration.  Exit code 0 also when nothing is active.\n";
+
+const char cmd_latest_help[] =
+	"Usage: shunt latest\n"
+	"\n"
+	"Prints the newest version schema of the application schema: the active\n"
+	"migration's if one is active, else the last completed one's.  New application\n"
+	"instances put it first in their search_path:\n"
+	"  PGOPTIONS=\"-c search_path=$(shunt latest)\" ./app\n";
+
+const char cmd_history_help[] =
+	"Usage: shunt history [--json]\n"
+	"\n"
+	"Lists the migrations of the application schema in the order they were\n"
+	"started: name, status, version schema, start and end times.\n";
+
+static json_t *
+result_rows(PGresult *res)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *o = json_object();
+
+		for (int j = 0; j < PQnfields(res); j++) {
+			if (PQgetisnull(res, i, j))
+				json_object_set_new(o, PQfname(res, j), json_null());
+			else
+				json_object_set_new(o, PQfname(res, j), json_string(PQgetvalue(res, i, j)));
+		}
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static int
+with_state(cli_ctx *ctx, shunt_db **db, bool *have, shunt_error *err)
+{
+	*db = cli_connect(ctx, err);
+	if (*db == NULL)
+		return -1;
+	return pg_state_exists(*db, have, err);
+}
+
+int
+cmd_status(cli_ctx *ctx, shunt_error *err)
+{
+	shunt_db *db = NULL;
+	bool have = false;
+	json_t *out = json_object();
+	PGresult *res = NULL;
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char *params[1] = { ctx->schema };
+	int rc = -1;
+
+	if (ctx->argc != 0) {
+		shunt_error_set(err, SHUNT_E_USAGE, "status takes no arguments");
+		goto done;
+	}
+	if (with_state(ctx, &db, &have, err) != 0)
+		goto done;
+	json_object_set_new(out, "schema", json_string(ctx->schema));
+	json_object_set_new(out, "state_schema", json_string(ctx->state_schema));
+	json_object_set_new(out, "initialized", json_boolean(have));
+	if (have) {
+		buf_init(&sql);
+		buf_printf(&sql,
+			"SELECT name, status, version_schema, previous_version_schema, step, "
+			"       started_at::text AS started_at, started_by, last_error, "
+			"       jsonb_array_length(plan->(CASE status WHEN 'completing' THEN 'complete' "
+			"           WHEN 'rolling_back' THEN 'rollback' ELSE 'start' END))::text AS steps "
+			"  FROM %s.migrations WHERE schema = $1 "
+			"   AND status IN ('starting','active','completing','rolling_back')", db->state_q);
+		res = pg_exec_params(db, buf_str(&sql), 1, params, err);
+		if (res == NULL)
+			goto done;
+		{
+			json_t *rows = result_rows(res);
+
+			json_object_set(out, "active", json_array_size(rows) ? json_array_get(rows, 0) : json_null());
+			json_decref(rows);
+		}
+		PQclear(res);
+		buf_reset(&sql);
+		buf_printf(&sql,
+			"SELECT b.table_schema, b.table_name, b.rows_done::text AS rows_done, "
+			"       b.rows_total::text AS rows_total, b.status, b.waiting_reason, b.updated_at::text AS updated_at "
+			"  FROM %s.backfills b JOIN %s.migrations m ON m.id = b.migration_id "
+			" WHERE m.schema = $1 AND m.status IN ('starting','active')", db->state_q, db->state_q);
+		res = pg_exec_params(db, buf_str(&sql), 1, params, err);
+		if (res == NULL)
+			goto done;
+		json_object_set_new(out, "backfills", result_rows(res));
+		PQclear(res);
+		buf_reset(&sql);
+		buf_printf(&sql,
+			"SELECT name, version_schema, completed_at::text AS completed_at FROM %s.migrations "
+			" WHERE schema = $1 AND status = 'complete' ORDER BY completed_at DESC, id DESC LIMIT 1",
+			db->state_q);
+		res = pg_exec_params(db, buf_str(&sql), 1, params, err);
+		if (res == NULL)
+			goto done;
+		{
+			json_t *rows = result_rows(res);
+
+			json_object_set(out, "latest_complete", json_array_size(rows) ? json_array_get(rows, 0) : json_null());
+			json_decref(rows);
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (ctx->json) {
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else {
+		json_t *a = json_object_get(out, "active");
+		json_t *l = json_object_get(out, "latest_complete");
+
+		printf("schema:            %s\n", ctx->schema);
+		if (!have) {
+			printf("state:             not initialized (no migration has run)\n");
+		} else if (json_is_object(a)) {
+			printf("active migration:  %s (%s, step %s of %s)\n", json_string_value(json_object_get(a, "name")),
+				   json_string_value(json_object_get(a, "status")), json_string_value(json_object_get(a, "step")),
+				   json_string_value(json_object_get(a, "steps")));
+			printf("new version:       %s\n", json_string_value(json_object_get(a, "version_schema")));
+			printf("previous version:  %s\n", json_is_string(json_object_get(a, "previous_version_schema"))
+													 ? json_string_value(json_object_get(a, "previous_version_schema"))
+													 : ctx->schema);
+			printf("started:           %s by %s\n", json_string_value(json_object_get(a, "started_at")),
+				   json_string_value(json_object_get(a, "started_by")));
+			if (json_is_string(json_object_get(a, "last_error")))
+				printf("last error:        %s\n", json_string_value(json_object_get(a, "last_error")));
+		} else
+			printf("active migration:  none\n");
+		if (have && json_is_object(l))
+			printf("latest complete:   %s (version schema %s, %s)\n", json_string_value(json_object_get(l, "name")),
+				   json_string_value(json_object_get(l, "version_schema")),
+				   json_string_value(json_object_get(l, "completed_at")));
+	}
+	rc = 0;
+done:
+	PQclear(res);
+	buf_release(&sql);
+	json_decref(out);
+	pg_conn_free(db);
+	return rc;
+}
+
+int
+cmd_latest(cli_ctx *ctx, shunt_error *err)
+{
+	shunt_db *db = NULL;
+	bool have = false;
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char *params[1] = { ctx->schema };
+	char *v = NULL;
+	int rc = -1;
+
+	if (ctx->argc != 0)
+		return shunt_error_set(err, SHUNT_E_USAGE, "latest takes no arguments");
+	if (with_state(ctx, &db, &have, err) != 0)
+		goto done;
+	if (have) {
+		buf_init(&sql);
+		buf_printf(&sql,
+			"SELECT version_schema FROM %s.migrations WHERE schema = $1 "
+			"   AND status IN ('active', 'completing', 'complete') "
+			" ORDER BY (status <> 'complete') DESC, completed_at DESC NULLS FIRST, id DESC LIMIT 1",
+			db->state_q);
+		v = pg_query_value(db, buf_str(&sql), 1, params, err);
+		if (v == NULL && err->code != SHUNT_OK)
+			goto done;
+	}
+	if (v == NULL) {
+		shunt_error_set(err, SHUNT_E_STATE, "no migration has been applied to schema \"%s\"", ctx->schema);
+		shunt_error_hint(err, "Until the first migration, applications use the schema itself.");
+		goto done;
+	}
+	if (ctx->json) {
+		json_t *o = json_pack("{s:s, s:s}", "schema", ctx->schema, "version_schema", v);
+
+		json_dumpf(o, stdout, 0);
+		putchar('\n');
+		json_decref(o);
+	} else
+		printf("%s\n", v);
+	rc = 0;
+done:
+	free(v);
+	buf_release(&sql);
+	pg_conn_free(db);
+	return rc;
+}
+
+int
+cmd_history(cli_ctx *ctx, shunt_error *err)
+{
+	shunt_db *db = NULL;
+	bool have = false;
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char *params[1] = { ctx->schema };
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (ctx->argc != 0)
+		return shunt_error_set(err, SHUNT_E_USAGE, "history takes no arguments");
+	if (with_state(ctx, &db, &have, err) != 0)
+		goto done;
+	if (have) {
+		buf_init(&sql);
+		buf_printf(&sql,
+			"SELECT name, status, version_schema, started_at::text AS started_at, "
+			"       coalesce(completed_at, rolled_back_at)::text AS finished_at, started_by "
+			"  FROM %s.migrations WHERE schema = $1 ORDER BY id", db->state_q);
+		res = pg_exec_params(db, buf_str(&sql), 1, params, err);
+		if (res == NULL)
+			goto done;
+	}
+	if (ctx->json) {
+		json_t *rows = res ? result_rows(res) : json_array();
+
+		json_dumpf(rows, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(rows);
+	} else if (res != NULL) {
+		printf("%-32s %-12s %-32s %-19s %s\n", "name", "status", "version schema", "started", "finished");
+		for (int i = 0; i < PQntuples(res); i++)
+			printf("%-32s %-12s %-32s %-19.19s %.19s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+				   PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+	}
+	rc = 0;
+done:
+	PQclear(res);
+	buf_release(&sql);
+	pg_conn_free(db);
+	return rc;
+}
