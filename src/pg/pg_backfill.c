@@ -169,9 +169,11 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const pg_
 		pg_put_ident(db, &high_sql, cols[i]);
 		buf_put(&high_sql, "::text");
 	}
-	buf_printf(&high_sql, " FROM %s ORDER BY ", buf_str(&tq));
+	/* ORDER BY the table's columns, not the text output columns of the
+	 * same names (text order would put 999 after 5000) */
+	buf_printf(&high_sql, " FROM %s t ORDER BY ", buf_str(&tq));
 	for (size_t i = 0; i < n; i++) {
-		buf_put(&high_sql, i ? ", " : "");
+		buf_put(&high_sql, i ? ", t." : "t.");
 		pg_put_ident(db, &high_sql, cols[i]);
 		buf_put(&high_sql, " DESC");
 	}
@@ -245,9 +247,10 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const pg_
 		for (size_t i = 0; i < n; i++) {
 			buf_put(&sql, ", (SELECT ");
 			pg_put_ident(db, &sql, cols[i]);
+			/* qualified: the output column of the same name is text */
 			buf_put(&sql, "::text FROM batch ORDER BY ");
 			for (size_t j = 0; j < n; j++) {
-				buf_put(&sql, j ? ", " : "");
+				buf_put(&sql, j ? ", batch." : "batch.");
 				pg_put_ident(db, &sql, cols[j]);
 				buf_put(&sql, " DESC");
 			}
