@@ -238,6 +238,8 @@ static const object_def op_rename_column = { (const field_def[]) {
 static const object_def op_alter_column = { (const field_def[]) {
 	FIELD("table", VT_STRING, REQ),
 	FIELD("column", VT_STRING, REQ),
+	/* shunt extension (pgroll before its rename_column): rename too */
+	FIELD("name", VT_STRING, OPT),
 	FIELD("type", VT_STRING, OPT),
 	FIELD("nullable", VT_BOOL, OPT),
 	FIELD("default", VT_STRING_OR_NULL, OPT),
@@ -249,7 +251,7 @@ static const object_def op_alter_column = { (const field_def[]) {
 	FIELD("down", VT_STRING, OPT),
 	FIELDS_END }, (const rule_def[]) {
 	{ RULE_ANY_OF, NULL, NULL,
-	  NAMES("type", "nullable", "default", "comment", "unique", "check",
+	  NAMES("name", "type", "nullable", "default", "comment", "unique", "check",
 			"references"), NULL },
 	RULES_END } };
 
