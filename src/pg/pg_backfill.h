@@ -24,8 +24,11 @@ typedef struct pg_backfill_opts {
 	bool progress;           /* report progress on stderr */
 } pg_backfill_opts;
 
-/* Backfills schema.table; 0 or -1 with err. */
-int pg_backfill_table(shunt_db *db, const char *schema, const char *table,
+/* Backfills schema.table; each batch assigns set_column to itself (NULL:
+ * the first key column) to fire the sync trigger.  With a migration id the
+ * position is checkpointed in the state schema and a second call resumes
+ * (or returns at once when the first finished).  0 or -1 with err. */
+int pg_backfill_table(shunt_db *db, const char *schema, const char *table, const char *set_column,
 					  const pg_backfill_opts *opts, shunt_error *err);
 
 /* Finds the key columns of a table: the primary key, else a NOT NULL unique

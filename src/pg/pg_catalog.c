@@ -204,18 +204,26 @@ pg_catalog_replica_identity(shunt_db *db, const char *schema, const char *table,
 
 int
 pg_catalog_index_exists(shunt_db *db, const char *schema, const char *name, bool *exists,
-						shunt_error *err)
+						char **constraint, shunt_error *err)
 {
 	const char *params[2] = { schema, name };
 	char *v = pg_query_value(db,
-		"SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
+		"SELECT coalesce((SELECT con.conname FROM pg_catalog.pg_constraint con WHERE con.conindid = c.oid "
+		"                  AND con.contype IN ('p', 'u', 'x') LIMIT 1), '') "
+		"  FROM pg_catalog.pg_class c "
 		"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 		" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('i', 'I')",
 		2, params, err);
 
+	*exists = false;
+	if (constraint != NULL)
+		*constraint = NULL;
 	if (v == NULL)
-		return -1;
-	*exists = strcmp(v, "0") != 0;
-	free(v);
+		return err->code == SHUNT_OK ? 0 : -1;
+	*exists = true;
+	if (constraint != NULL && v[0] != '\0')
+		*constraint = v;
+	else
+		free(v);
 	return 0;
 }

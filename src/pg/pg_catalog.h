@@ -51,8 +51,10 @@ int pg_catalog_constraint(shunt_db *db, const char *schema, const char *table,
 int pg_catalog_replica_identity(shunt_db *db, const char *schema, const char *table,
 								char *ident, char **index, shunt_error *err);
 
-/* True when an index (any table) of that name exists in schema. */
+/* True when an index (any table) of that name exists in schema; when it
+ * implements a constraint and constraint is not NULL, *constraint gets the
+ * constraint's name (malloc'd), else NULL. */
 int pg_catalog_index_exists(shunt_db *db, const char *schema, const char *name, bool *exists,
-							shunt_error *err);
+							char **constraint, shunt_error *err);
 
 #endif

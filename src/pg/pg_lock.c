@@ -154,6 +154,13 @@ retry_loop(shunt_db *db, const pg_lock_txn *t, const char *concurrent_sql,
 	int rc;
 
 	buf_init(&blockers);
+	/* A build interrupted before (a crash, a resumed phase) leaves an
+	 * invalid index of the same name behind: clear it first. */
+	if (concurrent_sql != NULL && cleanup_sql != NULL) {
+		shunt_error ignore;
+
+		pg_exec_command(db, cleanup_sql, 0, NULL, &ignore);
+	}
 	for (;;) {
 		attempt++;
 		if (concurrent_sql != NULL) {

@@ -134,14 +134,23 @@ op_drop_index(planner *p, json_t *d)
 {
 	const char *name = json_str(d, "name");
 	shunt_buf b = SHUNT_BUF_INIT;
+	char *constraint = NULL;
 	bool exists;
 
 	if (p->model_only)
 		return 0;
-	if (pg_catalog_index_exists(p->db, p->schema, name, &exists, p->op_err) != 0)
+	if (pg_catalog_index_exists(p->db, p->schema, name, &exists, &constraint, p->op_err) != 0)
 		return -1;
 	if (!exists)
 		return planner_error(p, "name", "index \"%s\" does not exist in schema \"%s\"", name, p->schema);
+	if (constraint != NULL) {
+		/* PostgreSQL refuses to drop it; found at complete, that would be
+		 * past the point where rollback is possible. */
+		planner_error(p, "name", "index \"%s\" implements constraint \"%s\"", name, constraint);
+		shunt_error_hint(p->op_err, "Use drop_constraint to remove the constraint and its index.");
+		free(constraint);
+		return -1;
+	}
 	buf_init(&b);
 	buf_put(&b, "DROP INDEX CONCURRENTLY IF EXISTS ");
 	pg_put_qualified(p->db, &b, p->schema, name);

@@ -69,6 +69,22 @@ planner_ident(planner *p, const char *name)
 	return pg_ident(p->db, name);
 }
 
+/* Records that step s locks table (physical name), for naming
+ * the sessions that block it. */
+static void
+step_locks(planner *p, plan_step *s, const char *table)
+{
+	char *rel = planner_table(p, table);
+
+	for (size_t i = 0; i < s->n_relations; i++)
+		if (strcmp(s->relations[i], rel) == 0) {
+			free(rel);
+			return;
+		}
+	s->relations = shunt_xrealloc(s->relations, (s->n_relations + 1) * sizeof(char *));
+	s->relations[s->n_relations++] = rel;
+}
+
 static table_sync *
 find_sync(planner *p, const char *table, bool create)
 {
@@ -281,7 +297,8 @@ emit_trigger(planner *p, table_sync *ts, shunt_error *err)
 	buf_put(&b, "\t\tNULL;\n\tEND IF;\n\tRETURN NEW;\nEND\n");
 	buf_put(&b, tag);
 
-	s = plan_add_txn(&p->out->start, "create sync trigger", buf_str(&tq));
+	s = plan_add_txn(&p->out->start, "create sync trigger", NULL);
+	step_locks(p, s, ts->table);
 	{
 		char *what = NULL;
 		shunt_buf w = SHUNT_BUF_INIT;
@@ -306,7 +323,8 @@ emit_trigger(planner *p, table_sync *ts, shunt_error *err)
 	pg_put_ident(p->db, &b, fname);
 	buf_printf(&b, " ON %s", buf_str(&tq));
 	planner_complete_sql(p, buf_str(&b));
-	s = plan_add_txn(&p->out->rollback, "drop the sync trigger", buf_str(&tq));
+	s = plan_add_txn(&p->out->rollback, "drop the sync trigger", NULL);
+	step_locks(p, s, ts->table);
 	plan_step_add_sql(s, buf_str(&b));
 	buf_reset(&b);
 	buf_printf(&b, "DROP FUNCTION IF EXISTS %s()", buf_str(&fq));
@@ -401,6 +419,9 @@ emit_contract(planner *p)
 		plan_step_add_sql(s, buf_str(&b));
 	}
 	/* Triggers and functions first: their bodies name the old columns. */
+	for (size_t i = 0; i < p->n_syncs; i++)
+		if (p->syncs[i].n_rules > 0)
+			step_locks(p, s, p->syncs[i].table);
 	for (size_t i = 0; i < p->n_complete_sql; i++)
 		if (strncmp(p->complete_sql[i], "DROP TRIGGER", 12) == 0 ||
 			strncmp(p->complete_sql[i], "DROP FUNCTION", 13) == 0)
@@ -416,8 +437,7 @@ emit_contract(planner *p)
 		buf_put(&b, "DROP TABLE IF EXISTS ");
 		planner_put_table(p, &b, ot->phys);
 		plan_step_add_sql(s, buf_str(&b));
-		s->relations = shunt_xrealloc(s->relations, (s->n_relations + 1) * sizeof(char *));
-		s->relations[s->n_relations++] = planner_table(p, ot->phys);
+		step_locks(p, s, ot->phys);
 	}
 	/* Columns of surviving tables that the new version no longer reads. */
 	for (size_t i = 0; i < p->old.n_tables; i++) {
@@ -435,6 +455,7 @@ emit_contract(planner *p)
 			buf_put(&b, " DROP COLUMN IF EXISTS ");
 			pg_put_ident(p->db, &b, ot->cols[j].phys);
 			plan_step_add_sql(s, buf_str(&b));
+			step_locks(p, s, ot->phys);
 		}
 	}
 	/* Column renames.  A name can be taken by a column renamed in the same
@@ -455,6 +476,7 @@ emit_contract(planner *p)
 			buf_put(&b, " RENAME COLUMN ");
 			pg_put_ident(p->db, &b, c->phys);
 			buf_put(&b, " TO ");
+			step_locks(p, s, t->phys);
 			if (holder != NULL && holder != c) {
 				char *tmp = model_generated_name("_shunt_swap_", c->name);
 
@@ -482,12 +504,16 @@ emit_contract(planner *p)
 		buf_put(&b, " RENAME TO ");
 		pg_put_ident(p->db, &b, t->name);
 		plan_step_add_sql(s, buf_str(&b));
+		step_locks(p, s, t->phys);
 	}
 	/* Fixups, by final names. */
 	for (size_t i = 0; i < p->n_fixups; i++) {
 		final_fixup *f = &p->fixups[i];
 		const char *tname = final_table_name(p, f->table);
 		const char *cname = f->column ? final_column_name(p, f->table, f->column) : NULL;
+
+		if (f->table[0] != '\0' && model_find_table_phys(&p->cur, f->table) != NULL)
+			step_locks(p, s, f->table);
 
 		buf_reset(&b);
 		buf_put(&b, "ALTER TABLE ");
@@ -640,8 +666,15 @@ pg_plan_migration(shunt_db *db, const shunt_migration *mig, const char *schema,
 		buf_init(&b);
 		buf_printf(&b, "backfill ");
 		planner_put_table(&p, &b, p.syncs[i].table);
-		plan_add_backfill(&out->start, buf_str(&b), schema, p.syncs[i].table);
+		s = plan_add_backfill(&out->start, buf_str(&b), schema, p.syncs[i].table);
 		buf_release(&b);
+		/* The batch UPDATE assigns a column the trigger computes anyway:
+		 * the key may be GENERATED ALWAYS, which refuses assignment. */
+		for (size_t j = 0; j < p.syncs[i].n_rules; j++)
+			if (p.syncs[i].rules[j].up) {
+				s->set_clause = shunt_xstrdup(p.syncs[i].rules[j].target);
+				break;
+			}
 	}
 	plan_phase_append(&out->start, &p.start_post);
 	buf_init(&b);

@@ -102,7 +102,7 @@ run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 			rc = checkpoint(ctx, index + 1, err);
 		break;
 	case STEP_BACKFILL:
-		rc = pg_backfill_table(ctx->db, s->table_schema, s->table, &ctx->backfill, err);
+		rc = pg_backfill_table(ctx->db, s->table_schema, s->table, s->set_clause, &ctx->backfill, err);
 		if (rc == 0)
 			rc = checkpoint(ctx, index + 1, err);
 		break;

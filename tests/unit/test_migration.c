@@ -562,7 +562,7 @@ static const struct bad_case {
 	  "(required when \"type\" is \"foreign_key\")", NULL },
 	{ "m.yaml", "operations:\n  - alter_column: {table: t, column: c, up: c}\n",
 	  "m.yaml: operation 1 (alter_column): nothing to change",
-	  "set at least one of: type, nullable, default, comment, unique, check, references" },
+	  "set at least one of: name, type, nullable, default, comment, unique, check, references" },
 	{ "m.yaml", "operations:\n  - sql: {up: x, down: y, onComplete: true}\n",
 	  "m.yaml: operation 1 (sql): fields \"down\" and \"onComplete\" cannot be used together", NULL },
 	/* operations and operation items */
