@@ -138,7 +138,23 @@ cmd_migrate(cli_ctx *ctx, shunt_error *err)
 
 		if (have && pg_state_is_applied(db, ctx->schema, migs[i]->name, &applied, err) != 0)
 			goto done;
+		/* is there another pending one after this? */
+		last = true;
+		for (size_t j = i + 1; j < n && last; j++) {
+			bool a2 = false;
+
+			if (have && pg_state_is_applied(db, ctx->schema, migs[j]->name, &a2, err) != 0)
+				goto done;
+			if (!a2)
+				last = false;
+		}
 		if (active != NULL && strcmp(active->name, migs[i]->name) == 0) {
+			if (last && !cli_opt_complete) {
+				/* the last one stays active, as after the run that started it */
+				pg_state_migration_free(active);
+				active = NULL;
+				continue;
+			}
 			if (ctx->dry_run) {
 				rc = pg_migrate_complete(db, &o, err);
 				goto done;
@@ -159,16 +175,6 @@ cmd_migrate(cli_ctx *ctx, shunt_error *err)
 			goto done;
 		}
 		pending++;
-		/* is there another pending one after this? */
-		last = true;
-		for (size_t j = i + 1; j < n && last; j++) {
-			bool a2 = false;
-
-			if (have && pg_state_is_applied(db, ctx->schema, migs[j]->name, &a2, err) != 0)
-				goto done;
-			if (!a2)
-				last = false;
-		}
 		if (ctx->dry_run) {
 			rc = pg_migrate_start(db, migs[i], &o, err);
 			goto done;

@@ -27,8 +27,9 @@ const char cmd_latest_help[] =
 	"\n"
 	"Prints the newest version schema of the application schema: the active\n"
 	"migration's if one is active, else the last completed one's.  New application\n"
-	"instances put it first in their search_path:\n"
-	"  PGOPTIONS=\"-c search_path=$(shunt latest)\" ./app\n";
+	"instances put it first in their search_path, before the application schema\n"
+	"(for its functions and types):\n"
+	"  PGOPTIONS=\"-c search_path=$(shunt latest),public\" ./app\n";
 
 const char cmd_history_help[] =
 	"Usage: shunt history [--json]\n"
@@ -142,9 +143,15 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 		if (!have) {
 			printf("state:             not initialized (no migration has run)\n");
 		} else if (json_is_object(a)) {
-			printf("active migration:  %s (%s, step %s of %s)\n", json_string_value(json_object_get(a, "name")),
-				   json_string_value(json_object_get(a, "status")), json_string_value(json_object_get(a, "step")),
-				   json_string_value(json_object_get(a, "steps")));
+			const char *st = json_string_value(json_object_get(a, "status"));
+
+			if (strcmp(st, "active") == 0)
+				printf("active migration:  %s (started: both versions live; next: complete or rollback)\n",
+					   json_string_value(json_object_get(a, "name")));
+			else
+				printf("active migration:  %s (%s, interrupted or running: %s of %s steps done)\n",
+					   json_string_value(json_object_get(a, "name")), st,
+					   json_string_value(json_object_get(a, "step")), json_string_value(json_object_get(a, "steps")));
 			printf("new version:       %s\n", json_string_value(json_object_get(a, "version_schema")));
 			printf("previous version:  %s\n", json_is_string(json_object_get(a, "previous_version_schema"))
 													 ? json_string_value(json_object_get(a, "previous_version_schema"))

@@ -3,6 +3,8 @@
  */
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "core/migration.h"
 
@@ -27,6 +29,14 @@ cmd_validate(cli_ctx *ctx, shunt_error *err)
 		if (!ctx->json)
 			printf("%s: ok: migration \"%s\", %zu operation%s\n", ctx->argv[i], m->name, m->n_ops,
 				   m->n_ops == 1 ? "" : "s");
+		else {
+			json_t *o = json_pack("{s:s, s:s, s:I}", "file", ctx->argv[i], "name", m->name, "operations",
+								  (json_int_t) m->n_ops);
+
+			json_dumpf(o, stdout, JSON_COMPACT);
+			putchar('\n');
+			json_decref(o);
+		}
 		migration_free(m);
 	}
 	return 0;

@@ -358,11 +358,17 @@ main(int argc, char **argv)
 	if (cmd_name != NULL && strcmp(cmd_name, "help") == 0) {
 		const char *topic = NULL;
 
-		for (int i = 1; i < argc; i++)
-			if (argv[i] != cmd_name && argv[i][0] != '-') {
+		for (int i = 1; i < argc; i++) {
+			if (argv[i][0] == '-') {
+				if (argv[i][1] == '-' && strchr(argv[i], '=') == NULL && global_takes_arg(argv[i]))
+					i++;
+				continue;
+			}
+			if (argv[i] != cmd_name) {
 				topic = argv[i];
 				break;
 			}
+		}
 		if (topic == NULL) {
 			print_global_help(stdout);
 			return EXIT_OK;

@@ -503,3 +503,25 @@ done:
 	buf_release(&r.tq);
 	return rc;
 }
+
+char *
+pg_backfill_batch_sql(shunt_db *db, const char *schema, const char *table, const char *set_column,
+					  shunt_error *err)
+{
+	backfill_run r;
+	shunt_buf sql = SHUNT_BUF_INIT;
+
+	memset(&r, 0, sizeof(r));
+	r.db = db;
+	if (pg_backfill_key(db, schema, table, &r.cols, &r.types, &r.n, err) != 0)
+		return NULL;
+	buf_init(&r.tq);
+	pg_put_qualified(db, &r.tq, schema, table);
+	r.have_last = true;
+	buf_init(&sql);
+	batch_sql(&r, &sql, set_column);
+	free_strings(r.cols, r.n);
+	free_strings(r.types, r.n);
+	buf_release(&r.tq);
+	return buf_detach(&sql);
+}

@@ -31,6 +31,12 @@ typedef struct pg_backfill_opts {
 int pg_backfill_table(shunt_db *db, const char *schema, const char *table, const char *set_column,
 					  const pg_backfill_opts *opts, shunt_error *err);
 
+/* The statement of one batch, as --dry-run shows it: $1.. are the last key
+ * done, then the high-water mark, then the batch size.  malloc'd, or NULL
+ * with err (no usable key). */
+char *pg_backfill_batch_sql(shunt_db *db, const char *schema, const char *table,
+							const char *set_column, shunt_error *err);
+
 /* Finds the key columns of a table: the primary key, else a NOT NULL unique
  * index.  *cols and *types are malloc'd arrays of *n malloc'd strings. */
 int pg_backfill_key(shunt_db *db, const char *schema, const char *table, char ***cols,

@@ -39,7 +39,7 @@ set_status(shunt_db *db, long long id, const char *status, const char *ts_column
 
 	snprintf(idtext, sizeof(idtext), "%lld", id);
 	buf_init(&sql);
-	buf_printf(&sql, "UPDATE %s.migrations SET status = $2, step = 0", db->state_q);
+	buf_printf(&sql, "UPDATE %s.migrations SET status = $2, step = 0, last_error = NULL", db->state_q);
 	if (ts_column != NULL)
 		buf_printf(&sql, ", %s = pg_catalog.now()", ts_column);
 	buf_put(&sql, " WHERE id = $1::bigint");

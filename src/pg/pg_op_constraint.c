@@ -93,6 +93,35 @@ op_create_constraint(planner *p, json_t *d)
 	}
 	if (t->created)
 		return p->model_only ? 0 : create_on_new_table(p, t, d);
+	if (json_array_size(cols) == 0) {
+		/* A check over no listed column has no column to duplicate: it
+		 * would bind the old version at once, so it waits for complete,
+		 * where it is added NOT VALID and validated before the contract. */
+		const char *check = json_str(d, "check");
+		plan_step *s;
+
+		if (p->model_only)
+			return 0;
+		if (check == NULL)
+			return planner_error(p, "check", "a check constraint needs \"check\"");
+		if (ops_check_expr(p, "check", check) != 0)
+			return -1;
+		buf_init(&b);
+		buf_put(&b, "ALTER TABLE ");
+		planner_put_table(p, &b, t->phys);
+		buf_put(&b, " ADD CONSTRAINT ");
+		pg_put_ident(p->db, &b, name);
+		buf_printf(&b, " CHECK (%s)%s NOT VALID", check, json_bool(d, "no_inherit", false) ? " NO INHERIT" : "");
+		if (ops_check_statement(p, "check", buf_str(&b)) != 0) {
+			buf_release(&b);
+			return -1;
+		}
+		s = plan_add_txn(&p->complete_pre, "add check constraint", NULL);
+		plan_step_add_sql(s, buf_str(&b));
+		buf_release(&b);
+		ops_complete_validate(p, t->phys, name);
+		return 0;
+	}
 
 	/* duplicate every listed column */
 	json_array_foreach(cols, i, v) {

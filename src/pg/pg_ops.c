@@ -424,7 +424,7 @@ copy_one(planner *p, const char *table, const pg_dep_object *o, const char **fro
 			planner_error(p, NULL, "primary key \"%s\" of \"%s\" covers a column this migration changes",
 						  o->name, table);
 			shunt_error_hint(p->op_err, "Changing a primary key column needs an online table "
-										"rebuild (shunt rebuild).");
+										"rebuild, which shunt does not offer yet.");
 			return -1;
 		default:
 			free(copy_name);
@@ -562,15 +562,20 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 	char *comment = NULL;
 
 	if (c->is_new) {
-		planner_error(p, NULL, "column \"%s\" was already changed by an earlier operation of this migration",
-					  c->name);
-		shunt_error_hint(p->op_err, "Combine the changes into one alter_column operation.");
+		if (t->created) {
+			planner_error(p, NULL, "table \"%s\" is created by this migration", t->name);
+			shunt_error_hint(p->op_err, "Give the column its final definition in create_table.");
+		} else {
+			planner_error(p, NULL, "column \"%s\" was already changed by an earlier operation of this "
+								   "migration", c->name);
+			shunt_error_hint(p->op_err, "Combine the changes into one alter_column operation.");
+		}
 		goto done;
 	}
 	if (c->pk && !p->model_only) {
 		planner_error(p, NULL, "column \"%s\" is part of the primary key of \"%s\"", c->name, t->name);
-		shunt_error_hint(p->op_err, "Changing a primary key column needs an online table rebuild "
-									"(shunt rebuild TABLE --alter ...).");
+		shunt_error_hint(p->op_err, "Changing a primary key column needs an online table rebuild, "
+									"which shunt does not offer yet.");
 		goto done;
 	}
 	if (!p->model_only && !t->created) {
@@ -580,8 +585,8 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 			goto done;
 		if (fks[0] != '\0') {
 			planner_error(p, NULL, "column \"%s\" is referenced by foreign keys (%s)", c->name, fks);
-			shunt_error_hint(p->op_err, "Change a referenced column with an online table rebuild "
-										"(shunt rebuild).");
+			shunt_error_hint(p->op_err, "Changing a referenced column needs an online table rebuild, "
+										"which shunt does not offer yet.");
 			free(fks);
 			goto done;
 		}

@@ -342,24 +342,87 @@ done:
 
 /* ---------- the new version's views ---------- */
 
+/* Appends sql to a growable statement array. */
+static void
+push_sql(char ***sql, size_t *n, size_t *cap, char *stmt)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*sql = shunt_xrealloc(*sql, *cap * sizeof(char *));
+	}
+	(*sql)[(*n)++] = stmt;
+}
+
+/*
+ * GRANT statements that give the roles which may use the application
+ * schema the same on the version schema, and each view the privileges of
+ * its table: the views are security_invoker, so a role needs both, and an
+ * application role that could read the table can read it through the view.
+ */
+static int
+grant_sql(shunt_db *db, const char *app_schema, const char *version_schema, const char *view,
+		  const char *table, char ***sql, size_t *n, size_t *cap, shunt_error *err)
+{
+	const char *params[2] = { app_schema, table };
+	PGresult *res;
+
+	if (table == NULL)
+		res = pg_exec_params(db,
+			"SELECT DISTINCT CASE WHEN a.grantee = 0 THEN '' ELSE a.grantee::regrole::text END, 'USAGE' "
+			"  FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a "
+			" WHERE n.nspname = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner",
+			1, params, err);
+	else
+		res = pg_exec_params(db,
+			"SELECT DISTINCT CASE WHEN a.grantee = 0 THEN '' ELSE a.grantee::regrole::text END, a.privilege_type "
+			"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, "
+			"       pg_catalog.aclexplode(c.relacl) a "
+			" WHERE n.nspname = $1 AND c.relname = $2 AND a.grantee <> c.relowner "
+			"   AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')",
+			2, params, err);
+	if (res == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		shunt_buf b = SHUNT_BUF_INIT;
+		const char *role = PQgetvalue(res, i, 0);
+
+		buf_init(&b);
+		/* privilege_type comes from aclexplode: one of the fixed words above */
+		buf_printf(&b, "GRANT %s ON ", PQgetvalue(res, i, 1));
+		if (view == NULL) {
+			buf_put(&b, "SCHEMA ");
+			pg_put_ident(db, &b, version_schema);
+		} else
+			pg_put_qualified(db, &b, version_schema, view);
+		buf_put(&b, " TO ");
+		/* regrole output is already a quoted identifier */
+		buf_put(&b, role[0] ? role : "PUBLIC");
+		push_sql(sql, n, cap, buf_detach(&b));
+	}
+	PQclear(res);
+	return 0;
+}
+
 int
 pg_plan_views_sql(shunt_db *db, const model *m, const char *version_schema, char ***sql, size_t *n,
 				  shunt_error *err)
 {
 	shunt_buf b = SHUNT_BUF_INIT;
+	size_t cap = 0;
 
-	(void) err;
-	*sql = shunt_xcalloc(m->n_tables + 2, sizeof(char *));
+	*sql = NULL;
 	*n = 0;
 	buf_init(&b);
 	buf_put(&b, "DROP SCHEMA IF EXISTS ");
 	pg_put_ident(db, &b, version_schema);
 	buf_put(&b, " CASCADE");
-	(*sql)[(*n)++] = buf_detach(&b);
+	push_sql(sql, n, &cap, buf_detach(&b));
 	buf_init(&b);
 	buf_put(&b, "CREATE SCHEMA ");
 	pg_put_ident(db, &b, version_schema);
-	(*sql)[(*n)++] = buf_detach(&b);
+	push_sql(sql, n, &cap, buf_detach(&b));
+	if (grant_sql(db, m->schema, version_schema, NULL, NULL, sql, n, &cap, err) != 0)
+		return -1;
 	for (size_t i = 0; i < m->n_tables; i++) {
 		const model_table *t = &m->tables[i];
 
@@ -380,7 +443,9 @@ pg_plan_views_sql(shunt_db *db, const model *m, const char *version_schema, char
 			buf_put(&b, "NULL::pg_catalog.text AS \"?column?\" WHERE false");
 		buf_put(&b, " FROM ");
 		pg_put_qualified(db, &b, m->schema, t->phys);
-		(*sql)[(*n)++] = buf_detach(&b);
+		push_sql(sql, n, &cap, buf_detach(&b));
+		if (grant_sql(db, m->schema, version_schema, t->name, t->phys, sql, n, &cap, err) != 0)
+			return -1;
 	}
 	return 0;
 }

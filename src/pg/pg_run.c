@@ -185,11 +185,20 @@ pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *ph
 		case STEP_CONCURRENT:
 			fprintf(out, " (outside a transaction)\n%s;\n", s->sql[0]);
 			break;
-		case STEP_BACKFILL:
-			fprintf(out, "\n-- batches of UPDATE %s.%s SET <key> = <key> WHERE <key> in the next batch, "
-						 "firing the sync trigger, in key order up to the largest key at start\n",
-					s->table_schema, s->table);
+		case STEP_BACKFILL: {
+			shunt_error err;
+			char *sql = pg_backfill_batch_sql(ctx->db, s->table_schema, s->table, s->set_clause, &err);
+
+			fprintf(out, " (batches in key order up to the largest key at start, each its own "
+						 "transaction; $1 = last key done, $2 = largest key, $3 = batch size; the "
+						 "first batch has no lower bound)\n");
+			if (sql != NULL)
+				fprintf(out, "%s;\n", sql);
+			else
+				fprintf(out, "-- cannot backfill: %s\n", err.message);
+			free(sql);
 			break;
+		}
 		case STEP_VIEWS: {
 			char **sql = NULL;
 			size_t n = 0;
@@ -200,7 +209,8 @@ pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *ph
 				for (size_t j = 0; j < n; j++)
 					fprintf(out, "%s;\n", sql[j]);
 				free_sql(sql, n);
-			}
+			} else if (ctx->mig != NULL)
+				fprintf(out, "-- cannot show the views: %s\n", err.message);
 			break;
 		}
 		}
