@@ -622,7 +622,6 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 		goto rules;
 
 	buf_init(&b);
-	buf_init(&q);
 	/* Added without default or NOT NULL, so no table rewrite and no scan
 	 * under the ACCESS EXCLUSIVE lock: a catalog-only change. */
 	buf_put(&b, "ALTER TABLE ");
@@ -708,7 +707,7 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 
 rules:
 	/* up: old-version writes fill the new column; down: the reverse */
-	buf_init(&q);
+	buf_reset(&q);
 	if (d->up == NULL)
 		pg_put_ident(p->db, &q, before.cols[c - t->cols].name);
 	planner_add_rule(p, t->phys, tmp, d->up ? d->up : buf_str(&q), true, &before);
