@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/alloc.h"
 #include "core/backfill.h"
 #include "core/buf.h"
@@ -14,6 +16,7 @@
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
 #include "pg/pg_state.h"
+#include "pg/pg_throttle.h"
 
 int
 pg_backfill_key(shunt_db *db, const char *schema, const char *table, char ***cols, char ***types,
@@ -119,15 +122,20 @@ typedef struct backfill_run {
 	const pg_backfill_opts *opts;
 	const char *schema;
 	const char *table;
+	const char *set_clause;
 	char **cols;      /* key columns */
 	char **types;     /* their types, format_type() text */
 	size_t n;
-	char **last;      /* last key done; NULL entries before the first batch */
+	char **last;      /* last key done (valid when have_last) */
 	char **high;      /* high-water mark */
 	bool have_last;
 	long long rows_done;
 	long long total;
+	json_t *revisit;  /* [[lo...], [hi...]] ranges with rows skipped as locked */
+	char waiting[256];
 	shunt_buf tq;     /* quoted table */
+	int64_t started_ms;
+	int64_t last_report_ms;
 } backfill_run;
 
 static void
@@ -139,22 +147,35 @@ put_array(shunt_buf *b, int first, size_t n)
 	buf_put(b, "]::text[]");
 }
 
+static json_t *
+key_json(char **key, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, key[i] ? json_string(key[i]) : json_null());
+	return a;
+}
+
 /*
- * Checkpoint: the position after each batch, in the state schema, so that a
- * killed backfill continues where it stopped.  Not in the batch's own
- * transaction: a batch applied but not recorded is simply done again, which
- * the trigger makes harmless (it recomputes from the current row).
+ * Checkpoint: the position after each batch, and the ranges still to
+ * revisit, in the state schema, so that a killed backfill continues where
+ * it stopped.  Not in the batch's own transaction: a batch applied but not
+ * recorded is simply done again, which is harmless (it recomputes the new
+ * columns from the current row).
  */
 static int
 save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 {
 	shunt_buf sql = SHUNT_BUF_INIT;
-	const char **params = shunt_xcalloc(2 * r->n + 6, sizeof(char *));
+	const char **params = shunt_xcalloc(2 * r->n + 8, sizeof(char *));
 	char id[32], done[32], total[32];
+	char *revisit = json_dumps(r->revisit, JSON_COMPACT);
 	int np = 0, rc;
 
-	if (r->opts->migration_id == 0 || r->db->dry_run) {
+	if (r->opts->migration_id == 0) {
 		free(params);
+		free(revisit);
 		return 0;
 	}
 	snprintf(id, sizeof(id), "%lld", r->opts->migration_id);
@@ -166,11 +187,13 @@ save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 	params[np++] = done;
 	params[np++] = total;
 	params[np++] = status;
+	params[np++] = revisit;
+	params[np++] = r->waiting[0] ? r->waiting : NULL;
 	buf_init(&sql);
 	buf_printf(&sql,
 		"INSERT INTO %s.backfills AS b (migration_id, table_schema, table_name, key_columns, rows_done, "
-		"  rows_total, status, high_key, last_key) VALUES ($1::bigint, $2, $3, ARRAY[]::text[], "
-		"  $4::bigint, $5::bigint, $6, ", r->db->state_q);
+		"  rows_total, status, revisit, waiting_reason, high_key, last_key) VALUES ($1::bigint, $2, $3, "
+		"  ARRAY[]::text[], $4::bigint, $5::bigint, $6, $7::jsonb, $8, ", r->db->state_q);
 	put_array(&sql, np + 1, r->n);
 	for (size_t i = 0; i < r->n; i++)
 		params[np++] = r->high[i];
@@ -184,11 +207,13 @@ save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 	buf_put(&sql, ") ON CONFLICT (migration_id, table_schema, table_name) DO UPDATE SET "
 				  "rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total, "
 				  "status = EXCLUDED.status, last_key = EXCLUDED.last_key, high_key = EXCLUDED.high_key, "
+				  "revisit = EXCLUDED.revisit, waiting_reason = EXCLUDED.waiting_reason, "
 				  "updated_at = pg_catalog.now(), "
 				  "finished_at = CASE WHEN EXCLUDED.status = 'done' THEN pg_catalog.now() END");
 	rc = pg_exec_command(r->db, buf_str(&sql), np, params, err);
 	buf_release(&sql);
 	free(params);
+	free(revisit);
 	return rc;
 }
 
@@ -208,7 +233,7 @@ load_checkpoint(backfill_run *r, bool *found, bool *finished, shunt_error *err)
 	snprintf(id, sizeof(id), "%lld", r->opts->migration_id);
 	buf_init(&sql);
 	buf_printf(&sql,
-		"SELECT b.status, b.rows_done, h.k, l.k FROM %s.backfills b "
+		"SELECT b.status, b.rows_done, h.k, l.k, b.revisit::text, b.rows_total FROM %s.backfills b "
 		"  CROSS JOIN LATERAL pg_catalog.unnest(b.high_key) WITH ORDINALITY h(k, i) "
 		"  LEFT JOIN LATERAL pg_catalog.unnest(b.last_key) WITH ORDINALITY l(k, i) ON l.i = h.i "
 		" WHERE b.migration_id = $1::bigint AND b.table_schema = $2 AND b.table_name = $3 ORDER BY h.i",
@@ -218,14 +243,22 @@ load_checkpoint(backfill_run *r, bool *found, bool *finished, shunt_error *err)
 	if (res == NULL)
 		return -1;
 	if ((size_t) PQntuples(res) == r->n) {
+		json_t *rv = json_loads(PQgetvalue(res, 0, 4), 0, NULL);
+
 		*found = true;
 		*finished = strcmp(PQgetvalue(res, 0, 0), "done") == 0;
 		r->rows_done = atoll(PQgetvalue(res, 0, 1));
+		r->total = atoll(PQgetvalue(res, 0, 5));
 		r->have_last = !PQgetisnull(res, 0, 3);
 		for (size_t i = 0; i < r->n; i++) {
 			r->high[i] = pg_value_dup(res, (int) i, 2);
 			r->last[i] = pg_value_dup(res, (int) i, 3);
 		}
+		if (json_is_array(rv)) {
+			json_decref(r->revisit);
+			r->revisit = rv;
+		} else
+			json_decref(rv);
 	}
 	PQclear(res);
 	return 0;
@@ -274,24 +307,40 @@ read_high_water(backfill_run *r, bool *empty, shunt_error *err)
 	return 0;
 }
 
+/* "_shunt_k1, _shunt_k2": the batch's own names for the key, so that the
+ * SET expressions' column names can only mean the table's columns. */
+static void
+put_batch_keys(shunt_buf *b, const char *alias, size_t n)
+{
+	buf_putc(b, '(');
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%s%s_shunt_k%zu", i ? ", " : "", alias ? alias : "", alias ? "." : "", i + 1);
+	buf_putc(b, ')');
+}
+
 /*
- * One batch: the next keys after the last one, up to the high-water mark,
- * then an UPDATE of exactly those rows that fires the sync trigger.  The
- * SET assigns set_column to itself (the trigger recomputes it); the key is
- * not assigned because it may be GENERATED ALWAYS.  Returns the rows
- * updated and the batch's last key in its result.
+ * One batch: the next keys after the last one (params $1..$n) up to an
+ * upper bound ($n+1..$2n; the first batch of a pass has no lower bound and
+ * starts at $1), at most $LIMIT of them; the rows among them that no
+ * application transaction holds are locked (SKIP LOCKED: the backfill never
+ * makes an application wait on it, nor waits itself) and updated.  The
+ * result: rows updated, keys seen, and the last key seen.  Rows skipped
+ * leave their range to be revisited.  With skip_locked false (the revisit
+ * pass) locked rows are waited for, under lock_timeout.
  */
 static void
-batch_sql(backfill_run *r, shunt_buf *sql, const char *set_column)
+batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 {
 	size_t n = r->n;
 	int first_high = r->have_last ? (int) n + 1 : 1;
+	bool trigger_mode = r->set_clause == NULL || r->set_clause[0] == '@';
 
 	buf_reset(sql);
-	buf_put(sql, "WITH batch AS (SELECT ");
+	buf_put(sql, "WITH keys AS (SELECT ");
 	for (size_t i = 0; i < n; i++) {
 		buf_put(sql, i ? ", " : "");
 		pg_put_ident(r->db, sql, r->cols[i]);
+		buf_printf(sql, " AS _shunt_k%zu", i + 1);
 	}
 	buf_printf(sql, " FROM %s WHERE ", buf_str(&r->tq));
 	if (r->have_last) {
@@ -308,25 +357,37 @@ batch_sql(backfill_run *r, shunt_buf *sql, const char *set_column)
 		buf_put(sql, i ? ", " : "");
 		pg_put_ident(r->db, sql, r->cols[i]);
 	}
-	buf_printf(sql, " LIMIT $%d), upd AS (UPDATE %s t SET ", first_high + (int) n, buf_str(&r->tq));
-	pg_put_ident(r->db, sql, set_column ? set_column : r->cols[0]);
-	buf_put(sql, " = t.");
-	pg_put_ident(r->db, sql, set_column ? set_column : r->cols[0]);
-	buf_put(sql, " FROM batch WHERE ");
+	buf_printf(sql, " LIMIT $%d), ", first_high + (int) n);
+	buf_printf(sql, "locked AS (SELECT k.* FROM keys k JOIN %s t ON ", buf_str(&r->tq));
 	put_key_tuple(r->db, sql, "t", r->cols, n);
 	buf_put(sql, " = ");
-	put_key_tuple(r->db, sql, "batch", r->cols, n);
-	buf_put(sql, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM upd)");
-	for (size_t i = 0; i < n; i++) {
-		buf_put(sql, ", (SELECT batch.");
-		pg_put_ident(r->db, sql, r->cols[i]);
-		/* qualified: the output column of the same name is text */
-		buf_put(sql, "::text FROM batch ORDER BY ");
-		for (size_t j = 0; j < n; j++) {
-			buf_put(sql, j ? ", batch." : "batch.");
-			pg_put_ident(r->db, sql, r->cols[j]);
-			buf_put(sql, " DESC");
+	put_batch_keys(sql, "k", n);
+	buf_printf(sql, " FOR UPDATE OF t%s), ", skip_locked ? " SKIP LOCKED" : "");
+	buf_printf(sql, "upd AS (UPDATE %s t SET ", buf_str(&r->tq));
+	if (trigger_mode) {
+		/* assign a column to itself to fire the sync trigger; not the key,
+		 * which may be GENERATED ALWAYS */
+		const char *col = r->set_clause ? r->set_clause + 1 : NULL;
+
+		if (col != NULL && col[0] != '\0')
+			buf_printf(sql, "%s = t.%s", col, col);
+		else {
+			pg_put_ident(r->db, sql, r->cols[0]);
+			buf_put(sql, " = t.");
+			pg_put_ident(r->db, sql, r->cols[0]);
 		}
+	} else
+		buf_put(sql, r->set_clause);
+	buf_put(sql, " FROM locked WHERE ");
+	put_key_tuple(r->db, sql, "t", r->cols, n);
+	buf_put(sql, " = ");
+	put_batch_keys(sql, "locked", n);
+	buf_put(sql, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM upd), "
+				 "(SELECT pg_catalog.count(*) FROM keys)");
+	for (size_t i = 0; i < n; i++) {
+		buf_printf(sql, ", (SELECT _shunt_k%zu::text FROM keys ORDER BY ", i + 1);
+		for (size_t j = 0; j < n; j++)
+			buf_printf(sql, "%s_shunt_k%zu DESC", j ? ", " : "", j + 1);
 		buf_put(sql, " LIMIT 1)");
 	}
 }
@@ -340,53 +401,115 @@ set_session(shunt_db *db, const char *name, const char *value, shunt_error *err)
 }
 
 static void
-report(backfill_run *r, int64_t started, bool final)
+report(backfill_run *r, bool final)
 {
-	double secs = (double) (now_ms() - started) / 1000.0;
+	double secs = (double) (now_ms() - r->started_ms) / 1000.0;
 	long long total = r->total > r->rows_done ? r->total : r->rows_done;
+	double rate = secs > 0 ? (double) r->rows_done / secs : 0.0;
+	double pct = total ? 100.0 * (double) r->rows_done / (double) total : 100.0;
 
-	if (final)
+	if (final) {
+		if (r->opts->progress_bar)
+			fprintf(stderr, "\r\033[K");
 		log_info("backfill %s: %lld rows in %.1f s", buf_str(&r->tq), r->rows_done, secs);
-	else
-		log_info("backfill %s: %lld of ~%lld rows (%.0f%%), %.0f rows/s", buf_str(&r->tq), r->rows_done,
-				 total, total ? 100.0 * (double) r->rows_done / (double) total : 100.0,
-				 secs > 0 ? (double) r->rows_done / secs : 0.0);
+		return;
+	}
+	if (r->opts->progress_bar) {
+		char bar[31];
+		int filled = (int) (pct * 30 / 100);
+		double eta = rate > 0 && total > r->rows_done ? (double) (total - r->rows_done) / rate : 0;
+
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < filled ? '#' : '.';
+		bar[30] = '\0';
+		fprintf(stderr, "\r\033[Kbackfill [%s] %5.1f%% %lld/~%lld rows %.0f rows/s ETA %.0fs%s%s", bar, pct,
+				r->rows_done, total, rate, eta, r->waiting[0] ? " waiting: " : "", r->waiting);
+		fflush(stderr);
+		return;
+	}
+	log_info("backfill %s: %lld of ~%lld rows (%.0f%%), %.0f rows/s%s%s", buf_str(&r->tq), r->rows_done, total,
+			 pct, rate, r->waiting[0] ? ", waiting: " : "", r->waiting);
 }
 
+static void
+on_wait(void *arg, const char *reason)
+{
+	backfill_run *r = arg;
+	shunt_error ignore;
+
+	snprintf(r->waiting, sizeof(r->waiting), "%s", reason);
+	save_checkpoint(r, "running", &ignore);
+}
+
+/* Paces the job: throttle signals, --batch-delay and the row rate cap
+ * (the operator's shunt tune wins over the command line). */
 static int
-run_batches(backfill_run *r, const char *set_column, shunt_error *err)
+pace(backfill_run *r, pg_throttle *th, backfill_sizer *sizer, int64_t pass_start, long long pass_rows,
+	 shunt_error *err)
 {
 	const pg_backfill_opts *opts = r->opts;
+	double rate;
+
+	if (pg_throttle_wait(th, on_wait, r, err) != 0)
+		return -1;
+	if (th->tuned_batch_size > 0)
+		sizer->fixed = th->tuned_batch_size;
+	else
+		sizer->fixed = opts->batch_size;
+	if (opts->batch_delay_ms > 0)
+		pg_lock_sleep_ms((long) opts->batch_delay_ms);
+	rate = th->tuned_rows_per_second > 0 ? th->tuned_rows_per_second : opts->max_rows_per_second;
+	if (rate > 0) {
+		double min_ms = 1000.0 * (double) pass_rows / rate;
+		int64_t spent = now_ms() - pass_start;
+
+		if (min_ms > (double) spent)
+			pg_lock_sleep_ms((long) (min_ms - (double) spent));
+	}
+	return 0;
+}
+
+/*
+ * One pass of batches from the current position up to bound[] (the
+ * high-water mark, or a revisit range's end).  With skip_locked, a batch
+ * that skipped rows adds its key range to r->revisit.
+ */
+static int
+run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt_error *err)
+{
 	shunt_buf sql = SHUNT_BUF_INIT;
 	const char **params = shunt_xcalloc(2 * r->n + 1, sizeof(char *));
 	backfill_sizer sizer;
-	int64_t started = now_ms(), last_report = now_ms(), failing_since = 0;
-	long long done_at_start = r->rows_done;
+	int64_t pass_start = now_ms(), failing_since = 0;
+	long long pass_rows = 0;
 	int rc = -1;
 
 	buf_init(&sql);
-	backfill_sizer_init(&sizer, opts->batch_size, opts->target_batch_ms);
+	backfill_sizer_init(&sizer, r->opts->batch_size, r->opts->target_batch_ms);
 	for (;;) {
-		int batch = backfill_sizer_next(&sizer);
+		int batch, np = 0;
 		char limit[32];
-		int np = 0;
 		int64_t t0;
 		PGresult *res;
+		long long updated, seen;
 
-		batch_sql(r, &sql, set_column);
+		if (pace(r, th, &sizer, pass_start, pass_rows, err) != 0)
+			goto done;
+		batch = backfill_sizer_next(&sizer);
+		batch_sql(r, &sql, skip_locked);
 		if (r->have_last)
 			for (size_t i = 0; i < r->n; i++)
 				params[np++] = r->last[i];
 		for (size_t i = 0; i < r->n; i++)
-			params[np++] = r->high[i];
+			params[np++] = bound[i];
 		snprintf(limit, sizeof(limit), "%d", batch);
 		params[np++] = limit;
 
 		t0 = now_ms();
 		res = pg_exec_params(r->db, buf_str(&sql), np, params, err);
 		if (res == NULL) {
-			/* An application transaction holds rows of the batch longer
-			 * than lock_timeout: retry smaller, within the retry budget. */
+			/* lock timeout (revisit pass), deadlock, serialisation: retry
+			 * smaller, within the retry budget */
 			if (!shunt_error_is_retryable(err))
 				goto done;
 			if (failing_since == 0)
@@ -401,49 +524,100 @@ run_batches(backfill_run *r, const char *set_column, shunt_error *err)
 			continue;
 		}
 		failing_since = 0;
-		if (PQgetisnull(res, 0, 1)) {
+		updated = atoll(PQgetvalue(res, 0, 0));
+		seen = atoll(PQgetvalue(res, 0, 1));
+		if (seen == 0) {
 			PQclear(res);
-			break; /* no keys left below the high-water mark */
+			break; /* no keys left below the bound */
 		}
-		r->rows_done += atoll(PQgetvalue(res, 0, 0));
+		if (skip_locked && updated < seen) {
+			/* rows held by the application: come back for this range */
+			json_t *range = json_array();
+			char **hi = shunt_xcalloc(r->n, sizeof(char *));
+
+			for (size_t i = 0; i < r->n; i++)
+				hi[i] = PQgetvalue(res, 0, 2 + (int) i);
+			json_array_append_new(range, r->have_last ? key_json(r->last, r->n) : json_null());
+			json_array_append_new(range, key_json(hi, r->n));
+			json_array_append_new(r->revisit, range);
+			free(hi);
+		}
 		for (size_t i = 0; i < r->n; i++) {
 			free(r->last[i]);
-			r->last[i] = pg_value_dup(res, 0, 1 + (int) i);
+			r->last[i] = pg_value_dup(res, 0, 2 + (int) i);
 		}
 		r->have_last = true;
 		PQclear(res);
+		r->rows_done += updated;
+		pass_rows += updated;
 		backfill_sizer_observe(&sizer, batch, now_ms() - t0);
 		if (save_checkpoint(r, "running", err) != 0)
 			goto done;
-		if (opts->progress && now_ms() - last_report >= 2000) {
-			report(r, started, false);
-			last_report = now_ms();
-		}
-		if (opts->batch_delay_ms > 0)
-			pg_lock_sleep_ms((long) opts->batch_delay_ms);
-		if (opts->max_rows_per_second > 0) {
-			double min_ms = 1000.0 * (double) (r->rows_done - done_at_start) / opts->max_rows_per_second;
-			int64_t spent = now_ms() - started;
-
-			if (min_ms > (double) spent)
-				pg_lock_sleep_ms((long) (min_ms - (double) spent));
+		if (r->opts->progress && now_ms() - r->last_report_ms >= (r->opts->progress_bar ? 250 : 5000)) {
+			report(r, false);
+			r->last_report_ms = now_ms();
 		}
 	}
-	if (opts->progress)
-		report(r, started, true);
-	rc = save_checkpoint(r, "done", err);
+	rc = 0;
 done:
 	buf_release(&sql);
 	free(params);
 	return rc;
 }
 
+/* Copies a JSON key array into a malloc'd array of malloc'd strings. */
+static char **
+key_from_json(json_t *a, size_t n)
+{
+	char **k = shunt_xcalloc(n, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++) {
+		const char *v = json_string_value(json_array_get(a, i));
+
+		k[i] = v ? shunt_xstrdup(v) : NULL;
+	}
+	return k;
+}
+
+/* Revisits the ranges where the main pass skipped locked rows, waiting for
+ * the locks this time (under lock_timeout, retried). */
+static int
+run_revisits(backfill_run *r, pg_throttle *th, shunt_error *err)
+{
+	while (json_array_size(r->revisit) > 0) {
+		json_t *range = json_array_get(r->revisit, 0);
+		json_t *lo = json_array_get(range, 0);
+		char **hi = key_from_json(json_array_get(range, 1), r->n);
+		int rc;
+
+		free_strings(r->last, r->n);
+		if (json_is_array(lo)) {
+			r->last = key_from_json(lo, r->n);
+			r->have_last = true;
+		} else {
+			r->last = shunt_xcalloc(r->n, sizeof(char *));
+			r->have_last = false;
+		}
+		log_debug("backfill %s: revisiting a range with rows that were locked", buf_str(&r->tq));
+		rc = run_pass(r, hi, false, th, err);
+		free_strings(hi, r->n);
+		if (rc != 0)
+			return -1;
+		json_array_remove(r->revisit, 0);
+		if (save_checkpoint(r, "running", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
-pg_backfill_table(shunt_db *db, const char *schema, const char *table, const char *set_column,
+pg_backfill_table(shunt_db *db, const char *schema, const char *table, const char *set_clause,
 				  const pg_backfill_opts *opts, shunt_error *err)
 {
 	backfill_run r;
+	pg_throttle th;
 	bool found = false, finished = false, empty = false;
+	bool direct = set_clause != NULL && set_clause[0] != '@';
 	char lt[32];
 	char *sp = NULL;
 	int rc = -1;
@@ -453,12 +627,21 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 	r.opts = opts;
 	r.schema = schema;
 	r.table = table;
-	if (pg_backfill_key(db, schema, table, &r.cols, &r.types, &r.n, err) != 0)
+	r.set_clause = set_clause;
+	r.revisit = json_array();
+	r.started_ms = r.last_report_ms = now_ms();
+	if (pg_backfill_key(db, schema, table, &r.cols, &r.types, &r.n, err) != 0) {
+		json_decref(r.revisit);
 		return -1;
+	}
 	buf_init(&r.tq);
 	pg_put_qualified(db, &r.tq, schema, table);
 	r.last = shunt_xcalloc(r.n, sizeof(char *));
 	r.high = shunt_xcalloc(r.n, sizeof(char *));
+	pg_throttle_init(&th, db, schema, buf_str(&r.tq));
+	th.max_replica_lag_ms = opts->max_replica_lag_ms;
+	th.max_slot_lag_bytes = opts->max_slot_lag_bytes;
+	th.vacuum_pause = !opts->no_vacuum_pause;
 
 	if (load_checkpoint(&r, &found, &finished, err) != 0)
 		goto done;
@@ -477,20 +660,29 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 			goto done;
 		}
 	}
-	/* Row locks held by the application are waited for at most
-	 * lock_timeout per batch; the sync trigger's up expressions name tables
-	 * unqualified, as an old-version client on the application schema
-	 * would. */
+	/* lock_timeout bounds a revisit batch's wait for application row
+	 * locks; up expressions name tables unqualified, as an old-version
+	 * client on the application schema would; shunt.backfill tells the
+	 * sync trigger that this session computes the new columns itself. */
 	snprintf(lt, sizeof(lt), "%lld", (long long) db->lock_timeout_ms);
 	sp = pg_ident(db, schema);
-	if (set_session(db, "lock_timeout", lt, err) != 0 || set_session(db, "search_path", sp, err) != 0)
+	if (set_session(db, "lock_timeout", lt, err) != 0 || set_session(db, "search_path", sp, err) != 0 ||
+		set_session(db, "shunt.backfill", direct ? "on" : "off", err) != 0)
 		goto done;
-	rc = run_batches(&r, set_column, err);
+	rc = run_pass(&r, r.high, true, &th, err);
+	if (rc == 0)
+		rc = run_revisits(&r, &th, err);
+	if (rc == 0) {
+		if (opts->progress)
+			report(&r, true);
+		rc = save_checkpoint(&r, "done", err);
+	}
 	if (!pg_exec_connection_lost(db)) {
 		shunt_error ignore;
 
 		set_session(db, "lock_timeout", "0", &ignore);
 		set_session(db, "search_path", "", &ignore);
+		set_session(db, "shunt.backfill", "off", &ignore);
 	}
 done:
 	if (rc != 0)
@@ -500,12 +692,13 @@ done:
 	free_strings(r.high, r.n);
 	free_strings(r.cols, r.n);
 	free_strings(r.types, r.n);
+	json_decref(r.revisit);
 	buf_release(&r.tq);
 	return rc;
 }
 
 char *
-pg_backfill_batch_sql(shunt_db *db, const char *schema, const char *table, const char *set_column,
+pg_backfill_batch_sql(shunt_db *db, const char *schema, const char *table, const char *set_clause,
 					  shunt_error *err)
 {
 	backfill_run r;
@@ -513,13 +706,14 @@ pg_backfill_batch_sql(shunt_db *db, const char *schema, const char *table, const
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
+	r.set_clause = set_clause;
 	if (pg_backfill_key(db, schema, table, &r.cols, &r.types, &r.n, err) != 0)
 		return NULL;
 	buf_init(&r.tq);
 	pg_put_qualified(db, &r.tq, schema, table);
 	r.have_last = true;
 	buf_init(&sql);
-	batch_sql(&r, &sql, set_column);
+	batch_sql(&r, &sql, true);
 	free_strings(r.cols, r.n);
 	free_strings(r.types, r.n);
 	buf_release(&r.tq);

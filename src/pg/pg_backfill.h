@@ -22,6 +22,10 @@ typedef struct pg_backfill_opts {
 	double max_rows_per_second; /* 0: unlimited */
 	int64_t batch_delay_ms;
 	bool progress;           /* report progress on stderr */
+	bool progress_bar;       /* stderr is a terminal: redraw one line */
+	int64_t max_replica_lag_ms;   /* 0: ignore replicas */
+	int64_t max_slot_lag_bytes;   /* 0: ignore slots */
+	bool no_vacuum_pause;
 } pg_backfill_opts;
 
 /* Backfills schema.table; each batch assigns set_column to itself (NULL:

@@ -313,8 +313,12 @@ emit_trigger(planner *p, table_sync *ts, shunt_error *err)
 	buf_reset(&b);
 	buf_put(&b, "CREATE TRIGGER ");
 	pg_put_ident(p->db, &b, fname);
-	buf_printf(&b, " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()", buf_str(&tq),
-			   buf_str(&fq));
+	/* The WHEN clause is evaluated without calling PL/pgSQL: the backfill's
+	 * own session computes the new columns in its UPDATE and skips the
+	 * trigger entirely (see backfill_set_clause). */
+	buf_printf(&b, " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW WHEN "
+				   "(pg_catalog.current_setting('shunt.backfill', true) IS DISTINCT FROM 'on') "
+				   "EXECUTE FUNCTION %s()", buf_str(&tq), buf_str(&fq));
 	plan_step_add_sql(s, buf_str(&b));
 
 	/* Complete and rollback both drop it. */
@@ -338,6 +342,93 @@ done:
 	buf_release(&fq);
 	buf_release(&tq);
 	return rc;
+}
+
+/* ---------- the backfill's assignments ---------- */
+
+/*
+ * The SET list of the backfill's batch UPDATE: every up rule's target
+ * assigned its expression, with the version's column names rewritten to
+ * the physical columns, so existing rows get their new values at the cost
+ * of an UPDATE and no PL/pgSQL call per row.  An UPDATE's assignments all
+ * see the row as it was, so when a rule reads a column another up rule
+ * computes (two changes in one migration that build on each other), the
+ * list is instead a no-op assignment prefixed "@": the batch then fires the
+ * trigger, which runs the rules in order.  UPDATE re-evaluates the
+ * assignments on the newest row version when it waits for a concurrent
+ * writer, so neither way overwrites an application write with a stale
+ * value.
+ */
+static char *
+backfill_set_clause(planner *p, const table_sync *ts)
+{
+	shunt_buf b = SHUNT_BUF_INIT;
+	const char **targets = shunt_xcalloc(ts->n_rules + 1, sizeof(char *));
+	const char *first = NULL;
+	size_t n_targets = 0;
+	bool chained = false;
+
+	for (size_t i = 0; i < ts->n_rules; i++)
+		if (ts->rules[i].up) {
+			targets[n_targets++] = ts->rules[i].target;
+			if (first == NULL)
+				first = ts->rules[i].target;
+		}
+	buf_init(&b);
+	for (size_t i = 0; i < ts->n_rules && !chained; i++) {
+		const sync_rule *r = &ts->rules[i];
+		const char **from = shunt_xcalloc(r->n_vars + 1, sizeof(char *));
+		const char **to = shunt_xcalloc(r->n_vars + 1, sizeof(char *));
+		const char **probe_from = shunt_xcalloc(r->n_vars + 1, sizeof(char *));
+		const char **probe_to = shunt_xcalloc(r->n_vars + 1, sizeof(char *));
+		size_t n_probe = 0;
+		char *renamed, *probed;
+		shunt_error e;
+
+		if (!r->up) {
+			free(from);
+			free(to);
+			free(probe_from);
+			free(probe_to);
+			continue;
+		}
+		for (size_t k = 0; k < r->n_vars; k++) {
+			from[k] = r->var_names[k];
+			to[k] = r->var_phys[k];
+			for (size_t t = 0; t < n_targets; t++)
+				if (strcmp(r->var_phys[k], targets[t]) == 0) {
+					probe_from[n_probe] = r->var_names[k];
+					probe_to[n_probe++] = "_shunt_probe_";
+				}
+		}
+		probed = n_probe ? pg_parse_rename_columns(r->expr, probe_from, probe_to, n_probe, &e) : NULL;
+		if (probed == NULL && n_probe > 0)
+			chained = true;
+		else if (probed != NULL && strcmp(probed, r->expr) != 0)
+			chained = true; /* reads another rule's result */
+		renamed = chained ? NULL : pg_parse_rename_columns(r->expr, from, to, r->n_vars, &e);
+		if (renamed == NULL)
+			chained = true;
+		else {
+			buf_put(&b, b.len ? ", " : "");
+			pg_put_ident(p->db, &b, r->target);
+			buf_printf(&b, " = (%s\n)", renamed);
+		}
+		free(renamed);
+		free(probed);
+		free(from);
+		free(to);
+		free(probe_from);
+		free(probe_to);
+	}
+	if (chained || b.len == 0) {
+		buf_reset(&b);
+		buf_putc(&b, '@');
+		if (first != NULL)
+			pg_put_ident(p->db, &b, first);
+	}
+	free(targets);
+	return buf_detach(&b);
 }
 
 /* ---------- the new version's views ---------- */
@@ -733,13 +824,7 @@ pg_plan_migration(shunt_db *db, const shunt_migration *mig, const char *schema,
 		planner_put_table(&p, &b, p.syncs[i].table);
 		s = plan_add_backfill(&out->start, buf_str(&b), schema, p.syncs[i].table);
 		buf_release(&b);
-		/* The batch UPDATE assigns a column the trigger computes anyway:
-		 * the key may be GENERATED ALWAYS, which refuses assignment. */
-		for (size_t j = 0; j < p.syncs[i].n_rules; j++)
-			if (p.syncs[i].rules[j].up) {
-				s->set_clause = shunt_xstrdup(p.syncs[i].rules[j].target);
-				break;
-			}
+		s->set_clause = backfill_set_clause(&p, &p.syncs[i]);
 	}
 	plan_phase_append(&out->start, &p.start_post);
 	buf_init(&b);

@@ -64,6 +64,7 @@ static const char *const state_ddl[] = {
 	"  started_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
 	"  updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
 	"  finished_at timestamptz,"
+	"  revisit jsonb NOT NULL DEFAULT '[]',"
 	"  PRIMARY KEY (migration_id, table_schema, table_name)"
 	")",
 	"CREATE TABLE IF NOT EXISTS @S@.control ("
