@@ -34,6 +34,8 @@ typedef struct cli_ctx {
 	bool json;
 	int verbosity;            /* -1 quiet, 0 normal, 1+ verbose */
 	pg_backfill_opts backfill;
+	bool tune_rate_set;       /* --max-rows-per-second given (for tune) */
+	bool tune_batch_set;      /* --batch-size given (for tune) */
 	/* positional arguments after option parsing */
 	int argc;
 	char **argv;
@@ -60,6 +62,8 @@ int cli_parse_duration_ms(const char *opt, const char *arg, int64_t *out, shunt_
 int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out, shunt_error *err);
 int cli_parse_double(const char *opt, const char *arg, double min, double max, double *out,
 					 shunt_error *err);
+/* A size with an optional unit (kB, MB, GB, TB; no unit: bytes). */
+int cli_parse_size(const char *opt, const char *arg, int64_t *out, shunt_error *err);
 
 /* Commands */
 int cmd_init(cli_ctx *ctx, shunt_error *err);
@@ -71,6 +75,10 @@ int cmd_status(cli_ctx *ctx, shunt_error *err);
 int cmd_latest(cli_ctx *ctx, shunt_error *err);
 int cmd_history(cli_ctx *ctx, shunt_error *err);
 int cmd_validate(cli_ctx *ctx, shunt_error *err);
+int cmd_backfill(cli_ctx *ctx, shunt_error *err);
+int cmd_pause(cli_ctx *ctx, shunt_error *err);
+int cmd_resume(cli_ctx *ctx, shunt_error *err);
+int cmd_tune(cli_ctx *ctx, shunt_error *err);
 
 extern const char cmd_init_help[];
 extern const char cmd_start_help[];
@@ -81,6 +89,10 @@ extern const char cmd_status_help[];
 extern const char cmd_latest_help[];
 extern const char cmd_history_help[];
 extern const char cmd_validate_help[];
+extern const char cmd_backfill_help[];
+extern const char cmd_pause_help[];
+extern const char cmd_resume_help[];
+extern const char cmd_tune_help[];
 
 extern const struct option cmd_start_options[];
 int cmd_start_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/hooks.h"
 #include "core/log.h"
 
 /* Long-only option ids start at 256 (see STYLE.md). */
@@ -34,6 +35,10 @@ enum {
 	OPT_BATCH_DELAY,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_HOOKS,
+	OPT_MAX_REPLICA_LAG,
+	OPT_MAX_SLOT_LAG,
+	OPT_NO_VACUUM_PAUSE,
 };
 
 static const struct option global_options[] = {
@@ -50,6 +55,10 @@ static const struct option global_options[] = {
 	{ "batch-time", required_argument, NULL, OPT_BATCH_TIME },
 	{ "max-rows-per-second", required_argument, NULL, OPT_MAX_RATE },
 	{ "batch-delay", required_argument, NULL, OPT_BATCH_DELAY },
+	{ "max-replica-lag", required_argument, NULL, OPT_MAX_REPLICA_LAG },
+	{ "max-slot-lag", required_argument, NULL, OPT_MAX_SLOT_LAG },
+	{ "no-vacuum-pause", no_argument, NULL, OPT_NO_VACUUM_PAUSE },
+	{ "hooks", required_argument, NULL, OPT_HOOKS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -72,6 +81,13 @@ static const cli_command commands[] = {
 	{ "latest", cmd_latest, CMD_NEEDS_DB, "print the latest version schema (for search_path)",
 	  cmd_latest_help, NULL, NULL },
 	{ "history", cmd_history, CMD_NEEDS_DB, "list the migrations applied to the schema", cmd_history_help,
+	  NULL, NULL },
+	{ "backfill", cmd_backfill, CMD_NEEDS_DB, "continue an interrupted start from its checkpoint",
+	  cmd_backfill_help, NULL, NULL },
+	{ "pause", cmd_pause, CMD_NEEDS_DB, "pause the running backfill (from anywhere)", cmd_pause_help, NULL,
+	  NULL },
+	{ "resume", cmd_resume, CMD_NEEDS_DB, "resume a paused backfill", cmd_resume_help, NULL, NULL },
+	{ "tune", cmd_tune, CMD_NEEDS_DB, "change the rate or batch size of a running backfill", cmd_tune_help,
 	  NULL, NULL },
 	{ "validate", cmd_validate, 0, "check migration files without a database", cmd_validate_help, NULL,
 	  NULL },
@@ -112,6 +128,12 @@ static const char global_help[] =
 	"  --batch-time=DURATION    adaptive batches aim at this duration (default 100ms)\n"
 	"  --max-rows-per-second=N  cap the backfill rate\n"
 	"  --batch-delay=DURATION   pause between backfill batches\n"
+	"  --max-replica-lag=DUR    wait while a streaming replica is further behind\n"
+	"  --max-slot-lag=SIZE      wait while a replication slot retains more WAL\n"
+	"                           (e.g. 512MB, 4GB; default no limit)\n"
+	"  --no-vacuum-pause        do not wait while a vacuum works on the table\n"
+	"  --hooks=DIR              run DIR/before-start, after-backfill, on-failure...\n"
+	"                           at phase boundaries (default $SHUNT_HOOKS)\n"
 	"  -v, --verbose            show every SQL statement sent\n"
 	"  -q, --quiet              only errors on stderr\n"
 	"  --version, --help\n"
@@ -263,9 +285,10 @@ apply_global(cli_ctx *ctx, int id, const char *arg, shunt_error *err)
 		ctx->json = true;
 		return 0;
 	case OPT_BATCH_SIZE:
-		if (cli_parse_int("--batch-size", arg, 1, 10000000, &n, err) != 0)
+		if (cli_parse_int("--batch-size", arg, 0, 10000000, &n, err) != 0)
 			return -1;
 		ctx->backfill.batch_size = (int) n;
+		ctx->tune_batch_set = true;
 		return 0;
 	case OPT_BATCH_TIME:
 		return cli_parse_duration_ms("--batch-time", arg, &ctx->backfill.target_batch_ms, err);
@@ -273,9 +296,20 @@ apply_global(cli_ctx *ctx, int id, const char *arg, shunt_error *err)
 		if (cli_parse_double("--max-rows-per-second", arg, 0, 1e12, &d, err) != 0)
 			return -1;
 		ctx->backfill.max_rows_per_second = d;
+		ctx->tune_rate_set = true;
 		return 0;
 	case OPT_BATCH_DELAY:
 		return cli_parse_duration_ms("--batch-delay", arg, &ctx->backfill.batch_delay_ms, err);
+	case OPT_MAX_REPLICA_LAG:
+		return cli_parse_duration_ms("--max-replica-lag", arg, &ctx->backfill.max_replica_lag_ms, err);
+	case OPT_MAX_SLOT_LAG:
+		return cli_parse_size("--max-slot-lag", arg, &ctx->backfill.max_slot_lag_bytes, err);
+	case OPT_NO_VACUUM_PAUSE:
+		ctx->backfill.no_vacuum_pause = true;
+		return 0;
+	case OPT_HOOKS:
+		hooks_set_dir(arg);
+		return 0;
 	case 'v':
 		ctx->verbosity++;
 		return 0;
@@ -341,6 +375,7 @@ main(int argc, char **argv)
 	ctx.backfill.target_batch_ms = 100;
 	ctx.backfill.progress = true;
 	srand((unsigned) time(NULL) ^ (unsigned) getpid());
+	hooks_set_dir(getenv("SHUNT_HOOKS"));
 
 	/* find the command: the first argument that is not an option or an
 	 * option's value */
@@ -454,8 +489,9 @@ main(int argc, char **argv)
 		shunt_log_set_level(SHUNT_LOG_ERROR);
 	else if (ctx.verbosity > 1)
 		shunt_log_set_level(SHUNT_LOG_DEBUG);
-	if (!isatty(STDERR_FILENO))
-		ctx.backfill.progress = ctx.verbosity >= 0;
+	ctx.backfill.progress = ctx.verbosity >= 0;
+	/* a terminal gets a progress bar redrawn in place; logs get lines */
+	ctx.backfill.progress_bar = ctx.backfill.progress && isatty(STDERR_FILENO) && ctx.verbosity == 0;
 	rc = cmd->fn(&ctx, &err);
 	free(ctx.argv);
 	if (rc == 0)

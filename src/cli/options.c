@@ -72,3 +72,28 @@ cli_parse_duration_ms(const char *opt, const char *arg, int64_t *out, shunt_erro
 	shunt_error_hint(err, "Use a number with a unit: 500ms, 2s, 5min, 1h (no unit: milliseconds).");
 	return -1;
 }
+
+int
+cli_parse_size(const char *opt, const char *arg, int64_t *out, shunt_error *err)
+{
+	static const struct {
+		const char *unit;
+		double bytes;
+	} units[] = { { "", 1 }, { "B", 1 }, { "kB", 1024.0 }, { "MB", 1024.0 * 1024 },
+				  { "GB", 1024.0 * 1024 * 1024 }, { "TB", 1024.0 * 1024 * 1024 * 1024 } };
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno == 0 && end != arg && v >= 0 && !isnan(v) && !isinf(v)) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(end, units[i].unit) == 0 && v * units[i].bytes <= 9.0e18) {
+				*out = (int64_t) (v * units[i].bytes);
+				return 0;
+			}
+	}
+	shunt_error_set(err, SHUNT_E_USAGE, "invalid size \"%s\" for %s", arg, opt);
+	shunt_error_hint(err, "Use a number with a unit: 512MB, 4GB (no unit: bytes).");
+	return -1;
+}

@@ -385,9 +385,11 @@ batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 	buf_put(sql, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM upd), "
 				 "(SELECT pg_catalog.count(*) FROM keys)");
 	for (size_t i = 0; i < n; i++) {
-		buf_printf(sql, ", (SELECT _shunt_k%zu::text FROM keys ORDER BY ", i + 1);
+		/* qualified: an unqualified ORDER BY name would mean the text
+		 * output column, and text order puts 999 after 1000 */
+		buf_printf(sql, ", (SELECT k._shunt_k%zu::text FROM keys k ORDER BY ", i + 1);
 		for (size_t j = 0; j < n; j++)
-			buf_printf(sql, "%s_shunt_k%zu DESC", j ? ", " : "", j + 1);
+			buf_printf(sql, "%sk._shunt_k%zu DESC", j ? ", " : "", j + 1);
 		buf_put(sql, " LIMIT 1)");
 	}
 }

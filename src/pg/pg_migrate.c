@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/hooks.h"
 #include "core/log.h"
 #include "core/model.h"
 #include "pg/pg_catalog.h"
@@ -27,6 +28,40 @@ pg_migrate_version_schema(const char *schema, const shunt_migration *mig)
 	name = model_generated_name("", buf_str(&b));
 	buf_release(&b);
 	return name;
+}
+
+static void
+hook_env_init(hook_env *h, const char *name, const char *schema, const char *vs)
+{
+	memset(h, 0, sizeof(*h));
+	h->migration = name;
+	h->schema = schema;
+	h->version_schema = vs;
+	h->rows = -1;
+}
+
+/* The on-failure hook; its own failure is only logged. */
+static void
+hook_failure(const char *name, const char *schema, const char *vs, const shunt_error *e)
+{
+	hook_env h;
+	shunt_error ignore;
+
+	hook_env_init(&h, name, schema, vs);
+	h.error = e->message;
+	if (hooks_run(HOOK_ON_FAILURE, &h, &ignore) != 0)
+		log_warning("%s", ignore.message);
+}
+
+static void
+hook_after(const char *event, const char *name, const char *schema, const char *vs)
+{
+	hook_env h;
+	shunt_error e;
+
+	hook_env_init(&h, name, schema, vs);
+	if (hooks_run(event, &h, &e) != 0)
+		log_warning("%s", e.message);
 }
 
 static int
@@ -301,6 +336,13 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 			plan_text = json_dumps(pj, JSON_COMPACT);
 			json_decref(pj);
 		}
+		{
+			hook_env h;
+
+			hook_env_init(&h, mig->name, o->schema, vs);
+			if (hooks_run(HOOK_BEFORE_START, &h, err) != 0)
+				goto done; /* nothing changed yet */
+		}
 		if (insert_migration(db, mig, o, vs, prev, plan_text, &id, err) != 0)
 			goto done;
 	}
@@ -318,8 +360,9 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 			shunt_error e2;
 
 			record_error(db, id, err);
+			hook_failure(mig->name, o->schema, vs, &saved);
 			if (saved.code == SHUNT_E_LOCK_TIMEOUT || saved.code == SHUNT_E_CONNECT ||
-				saved.code == SHUNT_E_CANCELLED) {
+				saved.code == SHUNT_E_CANCELLED || saved.code == SHUNT_E_HOOK) {
 				shunt_error_add_context(err, "the start is resumable: run the same command again, or "
 											 "shunt rollback");
 				goto done;
@@ -336,6 +379,7 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 	if (set_status(db, id, STATE_ACTIVE, NULL, err) != 0)
 		goto done;
 	log_info("migration \"%s\" started: new version schema \"%s\"", mig->name, vs);
+	hook_after(HOOK_AFTER_START, mig->name, o->schema, vs);
 	rc = 0;
 done:
 	free(plan_text);
@@ -389,6 +433,13 @@ pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		rc = 0;
 		goto done;
 	}
+	{
+		hook_env h;
+
+		hook_env_init(&h, m->name, o->schema, m->version_schema);
+		if (hooks_run(HOOK_BEFORE_COMPLETE, &h, err) != 0)
+			goto done;
+	}
 	if (strcmp(m->status, STATE_ACTIVE) == 0) {
 		if (set_status(db, m->id, STATE_COMPLETING, NULL, err) != 0)
 			goto done;
@@ -396,12 +447,14 @@ pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		from = m->step;
 	if (pg_run_phase(&ctx, &p.complete, "complete", from, err) != 0) {
 		record_error(db, m->id, err);
+		hook_failure(m->name, o->schema, m->version_schema, err);
 		shunt_error_add_context(err, "complete is resumable: run shunt complete again");
 		goto done;
 	}
 	if (set_status(db, m->id, STATE_COMPLETE, "completed_at", err) != 0)
 		goto done;
 	log_info("migration \"%s\" complete: version schema \"%s\"", m->name, m->version_schema);
+	hook_after(HOOK_AFTER_COMPLETE, m->name, o->schema, m->version_schema);
 	rc = 0;
 done:
 	migration_free(mig);
@@ -447,6 +500,13 @@ pg_migrate_rollback(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		rc = 0;
 		goto done;
 	}
+	{
+		hook_env h;
+
+		hook_env_init(&h, m->name, o->schema, m->version_schema);
+		if (hooks_run(HOOK_BEFORE_ROLLBACK, &h, err) != 0)
+			goto done;
+	}
 	if (strcmp(m->status, STATE_ROLLING_BACK) == 0)
 		from = m->step;
 	else if (begin_rollback(db, m->id, err) != 0 || reload_started(db, o->schema, &started, err) != 0)
@@ -455,14 +515,42 @@ pg_migrate_rollback(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		m->started_steps = started;
 	if (run_rollback(db, o, m->id, m->version_schema, mig, &p, from, m->started_steps, err) != 0) {
 		record_error(db, m->id, err);
+		hook_failure(m->name, o->schema, m->version_schema, err);
 		shunt_error_add_context(err, "rollback is resumable: run shunt rollback again");
 		goto done;
 	}
 	log_info("migration \"%s\" rolled back", m->name);
+	hook_after(HOOK_AFTER_ROLLBACK, m->name, o->schema, m->version_schema);
 	rc = 0;
 done:
 	migration_free(mig);
 	pg_state_migration_free(m);
 	plan_release(&p);
+	return rc;
+}
+
+int
+pg_migrate_resume(shunt_db *db, const migrate_opts *o, shunt_error *err)
+{
+	pg_state_migration *m = NULL;
+	shunt_migration *mig = NULL;
+	int rc = -1;
+
+	if (require_active(db, o, &m, err) != 0)
+		goto done;
+	if (strcmp(m->status, STATE_STARTING) != 0) {
+		shunt_error_set(err, SHUNT_E_STATE, "migration \"%s\" is %s: there is no interrupted start to continue",
+						m->name, m->status);
+		if (strcmp(m->status, STATE_ACTIVE) == 0)
+			shunt_error_hint(err, "Its start and backfill are done; shunt complete contracts it.");
+		goto done;
+	}
+	mig = load_content(m, err);
+	if (mig == NULL)
+		goto done;
+	rc = pg_migrate_start(db, mig, o, err);
+done:
+	migration_free(mig);
+	pg_state_migration_free(m);
 	return rc;
 }

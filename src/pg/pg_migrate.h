@@ -28,6 +28,10 @@ char *pg_migrate_version_schema(const char *schema, const shunt_migration *mig);
 
 int pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o, shunt_error *err);
 int pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err);
+/* Continues the active migration's interrupted start (status starting);
+ * refuses otherwise. */
+int pg_migrate_resume(shunt_db *db, const migrate_opts *o, shunt_error *err);
+
 int pg_migrate_rollback(shunt_db *db, const migrate_opts *o, shunt_error *err);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/hooks.h"
 #include "core/log.h"
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
@@ -101,11 +102,28 @@ run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 		if (rc == 0)
 			rc = checkpoint(ctx, index + 1, err);
 		break;
-	case STEP_BACKFILL:
-		rc = pg_backfill_table(ctx->db, s->table_schema, s->table, s->set_clause, &ctx->backfill, err);
+	case STEP_BACKFILL: {
+		hook_env h;
+
+		memset(&h, 0, sizeof(h));
+		h.migration = ctx->mig ? ctx->mig->name : NULL;
+		h.schema = ctx->schema;
+		h.version_schema = ctx->version_schema;
+		h.table = s->table;
+		h.rows = -1;
+		rc = hooks_run(HOOK_BEFORE_BACKFILL, &h, err);
+		if (rc == 0)
+			rc = pg_backfill_table(ctx->db, s->table_schema, s->table, s->set_clause, &ctx->backfill, err);
 		if (rc == 0)
 			rc = checkpoint(ctx, index + 1, err);
+		if (rc == 0) {
+			shunt_error e;
+
+			if (hooks_run(HOOK_AFTER_BACKFILL, &h, &e) != 0)
+				log_warning("%s", e.message);
+		}
 		break;
+	}
 	case STEP_VIEWS: {
 		char **sql = NULL;
 		size_t n = 0;
