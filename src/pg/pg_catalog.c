@@ -95,7 +95,10 @@ pg_catalog_column_deps(shunt_db *db, const char *schema, const char *table, cons
 		"       ic.relname, pg_catalog.cardinality(con.conkey), con.convalidated "
 		"  FROM pg_catalog.pg_constraint con JOIN col ON con.conrelid = col.relid "
 		"  LEFT JOIN pg_catalog.pg_class ic ON ic.oid = con.conindid AND con.contype IN ('u','p','x') "
-		" WHERE col.attnum = ANY (con.conkey) AND con.contype <> 'n' "
+		" WHERE (col.attnum = ANY (con.conkey) "
+		"        OR con.conindid <> 0 AND con.contype IN ('u', 'p', 'x') AND col.attnum = ANY "
+		"           ((SELECT ix.indkey FROM pg_catalog.pg_index ix WHERE ix.indexrelid = con.conindid)::int2[])) "
+		"   AND con.contype <> 'n' "
 		"UNION ALL "
 		"SELECT ic.relname, 'i', pg_catalog.pg_get_indexdef(ic.oid), ic.relname, "
 		"       i.indnatts, i.indisvalid "
@@ -226,4 +229,46 @@ pg_catalog_index_exists(shunt_db *db, const char *schema, const char *name, bool
 	else
 		free(v);
 	return 0;
+}
+
+char *
+pg_catalog_column_dependents(shunt_db *db, const char *schema, const char *table, const char *column,
+							 const char *skip_schema, shunt_error *err)
+{
+	const char *params[4] = { schema, table, column, skip_schema ? skip_schema : "" };
+
+	return pg_query_value(db,
+		"WITH col AS ("
+		"  SELECT c.oid AS relid, a.attnum FROM pg_catalog.pg_class c "
+		"    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		"    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+		"   WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3) "
+		"SELECT coalesce(pg_catalog.string_agg(DISTINCT x, ', '), '') FROM ("
+		"  SELECT 'generated column ' || pg_catalog.quote_ident(g.attname) AS x "
+		"    FROM col JOIN pg_catalog.pg_attrdef d ON d.adrelid = col.relid "
+		"    JOIN pg_catalog.pg_attribute g ON g.attrelid = d.adrelid AND g.attnum = d.adnum "
+		"    JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::regclass "
+		"         AND dep.objid = d.oid AND dep.refobjid = col.relid AND dep.refobjsubid = col.attnum "
+		"   WHERE g.attgenerated <> '' AND g.attnum <> col.attnum "
+		"  UNION ALL "
+		"  SELECT 'view ' || v.oid::regclass::text "
+		"    FROM col JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_rewrite'::regclass "
+		"         AND dep.refobjid = col.relid AND dep.refobjsubid = col.attnum "
+		"    JOIN pg_catalog.pg_rewrite r ON r.oid = dep.objid "
+		"    JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.oid <> col.relid "
+		"    JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace "
+		"   WHERE vn.nspname <> $4) s",
+		4, params, err);
+}
+
+char *
+pg_catalog_owned_sequence(shunt_db *db, const char *schema, const char *table, const char *column,
+						  shunt_error *err)
+{
+	const char *params[3] = { schema, table, column };
+
+	return pg_query_value(db,
+		"SELECT pg_catalog.pg_get_serial_sequence("
+		"  pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident($2), $3)",
+		3, params, err);
 }

@@ -41,6 +41,18 @@ void pg_dep_objects_free(pg_dep_object *objs, size_t n);
 char *pg_catalog_referencing_fks(shunt_db *db, const char *schema, const char *table,
 								 const char *column, shunt_error *err);
 
+/* Names the objects that would keep table.column from being dropped at
+ * complete and that shunt does not move: generated columns computed from
+ * it and views (other than those in version schema skip_schema) reading
+ * it.  malloc'd, "" when none. */
+char *pg_catalog_column_dependents(shunt_db *db, const char *schema, const char *table,
+								   const char *column, const char *skip_schema, shunt_error *err);
+
+/* The sequence a serial column's default uses and the column owns
+ * (quoted, schema-qualified), or NULL. */
+char *pg_catalog_owned_sequence(shunt_db *db, const char *schema, const char *table,
+								const char *column, shunt_error *err);
+
 /* Looks up a constraint of table by name: its kind ('c','u','f','p','x')
  * and the physical columns it covers (malloc'd array). kind 0 if missing. */
 int pg_catalog_constraint(shunt_db *db, const char *schema, const char *table,

@@ -126,6 +126,14 @@ pg_conn_free(shunt_db *db)
 {
 	if (db == NULL)
 		return;
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK) {
+		/* The server releases a session's advisory locks when its backend
+		 * exits, a moment after the client has gone: release them now, so
+		 * the next shunt command never finds its own predecessor's lock. */
+		PGresult *res = PQexec(db->conn, "SELECT pg_catalog.pg_advisory_unlock_all()");
+
+		PQclear(res);
+	}
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	free(db->conninfo);

@@ -56,7 +56,13 @@ pg_exec_params(shunt_db *db, const char *sql, int nparams,
 
 	if (db->echo)
 		shunt_log(SHUNT_LOG_INFO, "sql: %s", sql);
-	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	/* Without parameters the simple query protocol runs the text as is,
+	 * several statements included (a user's sql operation); with them the
+	 * extended protocol keeps values out of the SQL text. */
+	if (nparams == 0)
+		res = PQexec(db->conn, sql);
+	else
+		res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;

@@ -42,7 +42,7 @@ op_create_index(planner *p, json_t *d)
 		return planner_error(p, "columns", "an index needs at least one column");
 	buf_init(&b);
 	buf_init(&cl);
-	buf_printf(&b, "CREATE %sINDEX CONCURRENTLY ", json_bool(d, "unique", false) ? "UNIQUE " : "");
+	buf_printf(&b, "CREATE %sINDEX ", json_bool(d, "unique", false) ? "UNIQUE " : "");
 	pg_put_ident(p->db, &b, name);
 	buf_put(&b, " ON ");
 	planner_put_table(p, &b, t->phys);
@@ -118,7 +118,13 @@ op_create_index(planner *p, json_t *d)
 		goto done;
 	buf_put(&cl, "DROP INDEX CONCURRENTLY IF EXISTS ");
 	pg_put_qualified(p->db, &cl, p->schema, name);
-	ops_start_concurrent(p, "create index", buf_str(&b), buf_str(&cl));
+	/* built by pg_ops_finish, once later operations have moved columns */
+	p->index_sql = shunt_xrealloc(p->index_sql, (p->n_index + 1) * sizeof(char *));
+	p->index_table = shunt_xrealloc(p->index_table, (p->n_index + 1) * sizeof(char *));
+	p->index_name = shunt_xrealloc(p->index_name, (p->n_index + 1) * sizeof(char *));
+	p->index_sql[p->n_index] = shunt_xstrdup(buf_str(&b));
+	p->index_table[p->n_index] = shunt_xstrdup(t->phys);
+	p->index_name[p->n_index++] = shunt_xstrdup(name);
 	ops_rollback_concurrent(p, "drop the new index", buf_str(&cl));
 	rc = 0;
 done:

@@ -13,6 +13,7 @@
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_parse.h"
+#include "core/log.h"
 
 typedef int (*op_fn)(planner *p, json_t *d);
 
@@ -413,9 +414,31 @@ copy_one(planner *p, const char *table, const pg_dep_object *o, const char **fro
 			ops_start_concurrent(p, "copy index to the new column", named, buf_str(&cleanup));
 			buf_release(&cleanup);
 			free(named);
-			if (o->kind == 'u')
-				planner_fixup(p, table, NULL, "unique_using_index", o->name, copy_name);
-			else
+			if (o->kind == 'u') {
+				/* Attached as a constraint at once (a brief lock, like any
+				 * ADD CONSTRAINT): a deferrable one must be deferrable
+				 * for the new version too; complete renames it. */
+				plan_step *s = plan_add_txn(&p->start_post, "attach the copied unique constraint", NULL);
+				shunt_buf a = SHUNT_BUF_INIT;
+
+				buf_init(&a);
+				buf_put(&a, "ALTER TABLE ");
+				planner_put_table(p, &a, table);
+				buf_put(&a, " ADD CONSTRAINT ");
+				pg_put_ident(p->db, &a, copy_name);
+				buf_put(&a, " UNIQUE USING INDEX ");
+				pg_put_ident(p->db, &a, copy_name);
+				if (strstr(o->definition, " DEFERRABLE") != NULL)
+					buf_put(&a, " DEFERRABLE");
+				if (strstr(o->definition, " INITIALLY DEFERRED") != NULL)
+					buf_put(&a, " INITIALLY DEFERRED");
+				plan_step_add_sql(s, buf_str(&a));
+				s->relations = shunt_xcalloc(1, sizeof(char *));
+				s->relations[0] = planner_table(p, table);
+				s->n_relations = 1;
+				buf_release(&a);
+				planner_fixup(p, table, NULL, "rename_constraint", copy_name, o->name);
+			} else
 				planner_fixup(p, table, NULL, "rename_index", copy_name, o->name);
 			break;
 		}
@@ -493,14 +516,52 @@ done:
 	return rc;
 }
 
+/* The indexes of create_index operations, on the columns as they are
+ * at the end of the migration. */
+static int
+finish_indexes(planner *p)
+{
+	for (size_t i = 0; i < p->n_index; i++) {
+		const char **from = shunt_xcalloc(p->n_dups + 1, sizeof(char *));
+		const char **to = shunt_xcalloc(p->n_dups + 1, sizeof(char *));
+		size_t n = 0;
+		char *renamed, *named = NULL;
+		shunt_buf cl = SHUNT_BUF_INIT;
+		shunt_error e;
+
+		for (size_t k = 0; k < p->n_dups; k++)
+			if (strcmp(p->dups[k].table, p->index_table[i]) == 0) {
+				from[n] = p->dups[k].old_phys;
+				to[n++] = p->dups[k].tmp;
+			}
+		renamed = n ? pg_parse_rename_index_columns(p->index_sql[i], from, to, n, &e)
+					: shunt_xstrdup(p->index_sql[i]);
+		if (renamed != NULL)
+			named = pg_parse_set_index_name(renamed, p->index_name[i], true, &e);
+		free(renamed);
+		free(from);
+		free(to);
+		if (named == NULL)
+			return planner_error(p, NULL, "cannot build index \"%s\": %s", p->index_name[i], e.message);
+		buf_init(&cl);
+		buf_put(&cl, "DROP INDEX CONCURRENTLY IF EXISTS ");
+		pg_put_qualified(p->db, &cl, p->schema, p->index_name[i]);
+		ops_start_concurrent(p, "create index", named, buf_str(&cl));
+		buf_release(&cl);
+		free(named);
+	}
+	return 0;
+}
+
 int
 pg_ops_finish(planner *p)
 {
 	bool *handled = shunt_xcalloc(p->n_dups + 1, sizeof(bool));
-	int rc = 0;
+	int rc = finish_indexes(p);
 
 	for (size_t i = 0; i < p->n_dups && rc == 0; i++) {
 		dup_entry *group;
+
 		size_t n = 0;
 
 		if (handled[i])
@@ -560,6 +621,7 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 	shunt_buf q = SHUNT_BUF_INIT;
 	const char *result = NULL;
 	char *comment = NULL;
+	char *cast_default = NULL;
 
 	if (c->is_new) {
 		if (t->created) {
@@ -591,9 +653,73 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 			goto done;
 		}
 		free(fks);
+		fks = pg_catalog_column_dependents(p->db, p->schema, t->phys, old_phys, p->previous_version_schema,
+										   p->op_err);
+		if (fks == NULL)
+			goto done;
+		if (fks[0] != '\0') {
+			/* complete could not drop the old column */
+			planner_error(p, NULL, "column \"%s\" is used by %s", c->name, fks);
+			shunt_error_hint(p->op_err, "Drop or change those first (an sql operation in an earlier "
+										"migration), or change the column with an online rebuild.");
+			free(fks);
+			goto done;
+		}
+		free(fks);
+	}
+	if (c->identity && !p->model_only) {
+		planner_error(p, NULL, "column \"%s\" is an identity column", c->name);
+		shunt_error_hint(p->op_err, "A copy would need its own sequence in step with the old one; change "
+									"an identity column with an online table rebuild.");
+		goto done;
+	}
+	if (!p->model_only && type != c->type && default_expr != NULL && !d->set_default) {
+		/* The old default under the new type: kept, cast, when the cast
+		 * exists (EXPLAIN checks it without evaluating nextval() and
+		 * friends); else the new column has none and start says so. */
+		shunt_buf probe = SHUNT_BUF_INIT;
+		shunt_error e;
+		PGresult *res;
+
+		buf_init(&probe);
+		buf_printf(&probe, "EXPLAIN (COSTS OFF) SELECT (%s)::%s", default_expr, type);
+		res = ops_check_statement(p, "type", buf_str(&probe)) == 0
+				  ? pg_exec_params(p->db, buf_str(&probe), 0, NULL, &e)
+				  : NULL;
+		buf_reset(&probe);
+		if (res != NULL) {
+			buf_printf(&probe, "(%s)::%s", default_expr, type);
+			cast_default = buf_detach(&probe);
+			default_expr = cast_default;
+		} else {
+			log_warning("%s: operation %zu: the default of \"%s\" (%s) does not convert to %s; the new "
+						"column has no default (set one with \"default\")",
+						p->mig->file, p->op ? p->op->index + 1 : 0, c->name, default_expr, type);
+			default_expr = NULL;
+		}
+		PQclear(res);
+		buf_release(&probe);
 	}
 	tmp = model_generated_name("_shunt_new_", old_phys);
 	snapshot_table(&before, t);
+	if (!p->model_only && !t->created) {
+		/* A serial column's sequence moves to the new column before complete
+		 * drops the old one (which would drop an owned sequence). */
+		char *seq = pg_catalog_owned_sequence(p->db, p->schema, t->phys, old_phys, p->op_err);
+
+		if (seq != NULL) {
+			shunt_buf sq = SHUNT_BUF_INIT;
+
+			buf_init(&sq);
+			buf_printf(&sq, "ALTER SEQUENCE %s OWNED BY ", seq);
+			planner_put_table(p, &sq, t->phys);
+			buf_putc(&sq, '.');
+			pg_put_ident(p->db, &sq, tmp);
+			planner_predrop_sql(p, buf_str(&sq));
+			buf_release(&sq);
+			free(seq);
+		}
+	}
 
 	/* the model: the new version reads the duplicate */
 	free(c->phys);
@@ -721,6 +847,7 @@ out:
 	snapshot_release(&after);
 done:
 	free(comment);
+	free(cast_default);
 	buf_release(&b);
 	buf_release(&q);
 	free(tmp);

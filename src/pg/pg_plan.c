@@ -135,6 +135,13 @@ planner_complete_sql(planner *p, const char *sql)
 }
 
 void
+planner_predrop_sql(planner *p, const char *sql)
+{
+	p->predrop_sql = shunt_xrealloc(p->predrop_sql, (p->n_predrop_sql + 1) * sizeof(char *));
+	p->predrop_sql[p->n_predrop_sql++] = shunt_xstrdup(sql);
+}
+
+void
 planner_fixup(planner *p, const char *table, const char *column, const char *kind, const char *arg1,
 			  const char *arg2)
 {
@@ -162,6 +169,9 @@ planner_release(planner *p)
 	for (size_t i = 0; i < p->n_complete_sql; i++)
 		free(p->complete_sql[i]);
 	free(p->complete_sql);
+	for (size_t i = 0; i < p->n_predrop_sql; i++)
+		free(p->predrop_sql[i]);
+	free(p->predrop_sql);
 	for (size_t i = 0; i < p->n_fixups; i++) {
 		free(p->fixups[i].table);
 		free(p->fixups[i].column);
@@ -189,6 +199,14 @@ planner_release(planner *p)
 		free(ts->table);
 	}
 	free(p->syncs);
+	for (size_t i = 0; i < p->n_index; i++) {
+		free(p->index_sql[i]);
+		free(p->index_table[i]);
+		free(p->index_name[i]);
+	}
+	free(p->index_sql);
+	free(p->index_table);
+	free(p->index_name);
 	for (size_t i = 0; i < p->n_dups; i++) {
 		free(p->dups[i].table);
 		free(p->dups[i].old_phys);
@@ -583,6 +601,8 @@ emit_contract(planner *p)
 			strncmp(p->complete_sql[i], "DROP FUNCTION", 13) == 0)
 			plan_step_add_sql(s, p->complete_sql[i]);
 
+	for (size_t i = 0; i < p->n_predrop_sql; i++)
+		plan_step_add_sql(s, p->predrop_sql[i]);
 	/* Tables of the old version that the new one no longer has. */
 	for (size_t i = 0; i < p->old.n_tables; i++) {
 		model_table *ot = &p->old.tables[i];
@@ -614,39 +634,50 @@ emit_contract(planner *p)
 			step_locks(p, s, ot->phys);
 		}
 	}
-	/* Column renames.  A name can be taken by a column renamed in the same
-	 * migration (a swap), so such renames go through a temporary name. */
+	/* Column renames.  When a target name is still held by another column
+	 * of the table (a swap: a -> b, b -> a), every renamed column of that
+	 * table first moves to a temporary name, then to its final one. */
 	for (size_t i = 0; i < p->cur.n_tables; i++) {
 		model_table *t = &p->cur.tables[i];
+		bool conflict = false;
 
-		for (size_t j = 0; j < t->n_cols; j++) {
+		for (size_t j = 0; j < t->n_cols && !conflict; j++) {
 			model_column *c = &t->cols[j];
 			model_column *holder;
 
 			if (strcmp(c->phys, c->name) == 0)
 				continue;
 			holder = model_find_column_phys(t, c->name);
-			buf_reset(&b);
-			buf_put(&b, "ALTER TABLE ");
-			planner_put_table(p, &b, t->phys);
-			buf_put(&b, " RENAME COLUMN ");
-			pg_put_ident(p->db, &b, c->phys);
-			buf_put(&b, " TO ");
-			step_locks(p, s, t->phys);
-			if (holder != NULL && holder != c) {
-				char *tmp = model_generated_name("_shunt_swap_", c->name);
-
-				pg_put_ident(p->db, &b, tmp);
-				plan_step_add_sql(s, buf_str(&b));
-				free(c->phys);
-				c->phys = tmp;
-				/* revisit after the holder moved */
-				j = (size_t) -1;
-				continue;
-			}
-			pg_put_ident(p->db, &b, c->name);
-			plan_step_add_sql(s, buf_str(&b));
+			conflict = holder != NULL && holder != c;
 		}
+		char **tmp = shunt_xcalloc(t->n_cols + 1, sizeof(char *));
+
+		for (int pass = conflict ? 0 : 1; pass < 2; pass++) {
+			for (size_t j = 0; j < t->n_cols; j++) {
+				model_column *c = &t->cols[j];
+				char num[32];
+
+				if (strcmp(c->phys, c->name) == 0)
+					continue;
+				buf_reset(&b);
+				buf_put(&b, "ALTER TABLE ");
+				planner_put_table(p, &b, t->phys);
+				buf_put(&b, " RENAME COLUMN ");
+				pg_put_ident(p->db, &b, tmp[j] ? tmp[j] : c->phys);
+				buf_put(&b, " TO ");
+				step_locks(p, s, t->phys);
+				if (pass == 0) {
+					snprintf(num, sizeof(num), "%zu", j);
+					tmp[j] = model_generated_name("_shunt_swap_", num);
+					pg_put_ident(p->db, &b, tmp[j]);
+				} else
+					pg_put_ident(p->db, &b, c->name);
+				plan_step_add_sql(s, buf_str(&b));
+			}
+		}
+		for (size_t j = 0; j < t->n_cols; j++)
+			free(tmp[j]);
+		free(tmp);
 	}
 	/* Table renames. */
 	for (size_t i = 0; i < p->cur.n_tables; i++) {

@@ -83,12 +83,20 @@ typedef struct planner {
 	plan_phase rollback_ops;         /* undo of start_ddl/start_post, newest first */
 	char **complete_sql;             /* extra statements of the contract txn */
 	size_t n_complete_sql;
+	char **predrop_sql;              /* contract statements before the drops */
+	size_t n_predrop_sql;
 	final_fixup *fixups;
 	size_t n_fixups;
 	table_sync *syncs;
 	size_t n_syncs;
 	dup_entry *dups;
 	size_t n_dups;
+	/* create_index statements (without CONCURRENTLY), built when all
+	 * operations are planned: a later operation may move their columns */
+	char **index_sql;
+	char **index_table;
+	char **index_name;
+	size_t n_index;
 	unsigned name_seq;               /* for generated names */
 	bool model_only;                 /* apply model changes, emit no SQL */
 	shunt_error *op_err;             /* where operations report */
@@ -117,6 +125,9 @@ void planner_add_rule(planner *p, const char *table, const char *target, const c
 					  const model_table *vars_from);
 void planner_need_backfill(planner *p, const char *table);
 void planner_complete_sql(planner *p, const char *sql);
+/* A contract statement that must run before old tables and columns are
+ * dropped (physical names as at start). */
+void planner_predrop_sql(planner *p, const char *sql);
 void planner_fixup(planner *p, const char *table, const char *column, const char *kind,
 				   const char *arg1, const char *arg2);
 /* Sets err to "<file>: operation N (kind): <message>"; returns -1. */

@@ -121,7 +121,7 @@ t_sql_is bf "SELECT string_agg(id::text, ',') FROM held WHERE _shunt_new_b IS NU
 sleep 1
 echo "COMMIT;" >&"${HOLD[1]}"
 echo '\q' >&"${HOLD[1]}"
-wait "$HOLD_PID" 2>/dev/null || true
+wait "${HOLD_PID:-}" 2>/dev/null || true
 wait "$pid"
 t_is "$?" 0 "the backfill finished once the row was released"
 t_sql_is bf "SELECT count(*) FROM held WHERE _shunt_new_b IS DISTINCT FROM 'v' || a" 0 "the skipped row was revisited"

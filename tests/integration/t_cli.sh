@@ -109,7 +109,7 @@ t_exit 3 "a concurrent complete is refused with exit 3" "$S" complete
 t_like "$T_ERR" "another shunt process is working on schema \"public\"" "it says another shunt runs"
 t_like "$T_ERR" "Backend pid [0-9]+" "it names the holder"
 echo '\q' >&"${HOLD[1]}"
-wait "$HOLD_PID" 2>/dev/null || true
+wait "${HOLD_PID:-}" 2>/dev/null || true
 
 t_exit 0 "complete succeeds" "$S" complete
 t_sql_is cli "SELECT string_agg(column_name || ':' || data_type || ':' || is_nullable, ',' ORDER BY ordinal_position)
