@@ -134,6 +134,7 @@ typedef struct backfill_run {
 	json_t *revisit;  /* [[lo...], [hi...]] ranges with rows skipped as locked */
 	char waiting[256];
 	shunt_buf tq;     /* quoted table */
+	char id_text[32]; /* the migration id, as a parameter */
 	int64_t started_ms;
 	int64_t last_report_ms;
 } backfill_run;
@@ -307,24 +308,17 @@ read_high_water(backfill_run *r, bool *empty, shunt_error *err)
 	return 0;
 }
 
-/* "_shunt_k1, _shunt_k2": the batch's own names for the key, so that the
- * SET expressions' column names can only mean the table's columns. */
-static void
-put_batch_keys(shunt_buf *b, const char *alias, size_t n)
-{
-	buf_putc(b, '(');
-	for (size_t i = 0; i < n; i++)
-		buf_printf(b, "%s%s%s_shunt_k%zu", i ? ", " : "", alias ? alias : "", alias ? "." : "", i + 1);
-	buf_putc(b, ')');
-}
-
 /*
  * One batch: the next keys after the last one (params $1..$n) up to an
  * upper bound ($n+1..$2n; the first batch of a pass has no lower bound and
  * starts at $1), at most $LIMIT of them; the rows among them that no
  * application transaction holds are locked (SKIP LOCKED: the backfill never
- * makes an application wait on it, nor waits itself) and updated.  The
- * result: rows updated, keys seen, and the last key seen.  Rows skipped
+ * makes an application wait on it, nor waits itself) and updated, found
+ * again by ctid rather than by three lookups of the key index.  A row
+ * updated by the application in between has a new ctid: it is skipped like
+ * a locked one.  In the same statement, so in the same transaction, the
+ * position is checkpointed ($LIMIT+1..+3: migration id, schema, table).
+ * The result: rows updated, keys seen, and the last key seen.  Rows skipped
  * leave their range to be revisited.  With skip_locked false (the revisit
  * pass) locked rows are waited for, under lock_timeout.
  */
@@ -333,16 +327,16 @@ batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 {
 	size_t n = r->n;
 	int first_high = r->have_last ? (int) n + 1 : 1;
+	int limit = first_high + (int) n;
 	bool trigger_mode = r->set_clause == NULL || r->set_clause[0] == '@';
 
 	buf_reset(sql);
 	buf_put(sql, "WITH keys AS (SELECT ");
 	for (size_t i = 0; i < n; i++) {
-		buf_put(sql, i ? ", " : "");
 		pg_put_ident(r->db, sql, r->cols[i]);
-		buf_printf(sql, " AS _shunt_k%zu", i + 1);
+		buf_printf(sql, " AS _shunt_k%zu, ", i + 1);
 	}
-	buf_printf(sql, " FROM %s WHERE ", buf_str(&r->tq));
+	buf_printf(sql, "ctid AS _shunt_ctid FROM %s WHERE ", buf_str(&r->tq));
 	if (r->have_last) {
 		put_key_tuple(r->db, sql, NULL, r->cols, n);
 		buf_put(sql, " > ");
@@ -357,12 +351,10 @@ batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 		buf_put(sql, i ? ", " : "");
 		pg_put_ident(r->db, sql, r->cols[i]);
 	}
-	buf_printf(sql, " LIMIT $%d), ", first_high + (int) n);
-	buf_printf(sql, "locked AS (SELECT k.* FROM keys k JOIN %s t ON ", buf_str(&r->tq));
-	put_key_tuple(r->db, sql, "t", r->cols, n);
-	buf_put(sql, " = ");
-	put_batch_keys(sql, "k", n);
-	buf_printf(sql, " FOR UPDATE OF t%s), ", skip_locked ? " SKIP LOCKED" : "");
+	buf_printf(sql, " LIMIT $%d), ", limit);
+	buf_printf(sql, "locked AS (SELECT t.ctid AS _shunt_ctid FROM %s t "
+					"WHERE t.ctid = ANY (ARRAY(SELECT _shunt_ctid FROM keys)) FOR UPDATE OF t%s), ",
+			   buf_str(&r->tq), skip_locked ? " SKIP LOCKED" : "");
 	buf_printf(sql, "upd AS (UPDATE %s t SET ", buf_str(&r->tq));
 	if (trigger_mode) {
 		/* assign a column to itself to fire the sync trigger; not the key,
@@ -378,20 +370,29 @@ batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 		}
 	} else
 		buf_put(sql, r->set_clause);
-	buf_put(sql, " FROM locked WHERE ");
-	put_key_tuple(r->db, sql, "t", r->cols, n);
-	buf_put(sql, " = ");
-	put_batch_keys(sql, "locked", n);
-	buf_put(sql, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM upd), "
-				 "(SELECT pg_catalog.count(*) FROM keys)");
-	for (size_t i = 0; i < n; i++) {
-		/* qualified: an unqualified ORDER BY name would mean the text
-		 * output column, and text order puts 999 after 1000 */
-		buf_printf(sql, ", (SELECT k._shunt_k%zu::text FROM keys k ORDER BY ", i + 1);
-		for (size_t j = 0; j < n; j++)
-			buf_printf(sql, "%sk._shunt_k%zu DESC", j ? ", " : "", j + 1);
-		buf_put(sql, " LIMIT 1)");
-	}
+	buf_put(sql, " WHERE t.ctid = ANY (ARRAY(SELECT _shunt_ctid FROM locked)) RETURNING 1), ");
+	/* the last key of the batch, as text; qualified: an unqualified ORDER
+	 * BY name would mean the text output column, and text order puts 999
+	 * after 1000 */
+	buf_put(sql, "last AS (SELECT ");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(sql, "%sk._shunt_k%zu::text AS k%zu", i ? ", " : "", i + 1, i + 1);
+	buf_put(sql, " FROM keys k ORDER BY ");
+	for (size_t j = 0; j < n; j++)
+		buf_printf(sql, "%sk._shunt_k%zu DESC", j ? ", " : "", j + 1);
+	buf_put(sql, " LIMIT 1), ");
+	buf_printf(sql, "cp AS (UPDATE %s.backfills SET rows_done = rows_done + (SELECT pg_catalog.count(*) FROM upd), "
+					"last_key = (SELECT ARRAY[", r->db->state_q);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(sql, "%sk%zu", i ? ", " : "", i + 1);
+	buf_printf(sql, "] FROM last), updated_at = pg_catalog.now() "
+					"WHERE migration_id = $%d::bigint AND table_schema = $%d AND table_name = $%d "
+					"AND EXISTS (SELECT FROM last) RETURNING 1) ",
+			   limit + 1, limit + 2, limit + 3);
+	buf_put(sql, "SELECT (SELECT pg_catalog.count(*) FROM upd), (SELECT pg_catalog.count(*) FROM keys)");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(sql, ", (SELECT k%zu FROM last)", i + 1);
+	buf_put(sql, ", (SELECT pg_catalog.count(*) FROM cp)");
 }
 
 static int
@@ -480,7 +481,7 @@ static int
 run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt_error *err)
 {
 	shunt_buf sql = SHUNT_BUF_INIT;
-	const char **params = shunt_xcalloc(2 * r->n + 1, sizeof(char *));
+	const char **params = shunt_xcalloc(2 * r->n + 4, sizeof(char *));
 	backfill_sizer sizer;
 	int64_t pass_start = now_ms(), failing_since = 0;
 	long long pass_rows = 0;
@@ -506,6 +507,9 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 			params[np++] = bound[i];
 		snprintf(limit, sizeof(limit), "%d", batch);
 		params[np++] = limit;
+		params[np++] = r->id_text;
+		params[np++] = r->schema;
+		params[np++] = r->table;
 
 		t0 = now_ms();
 		res = pg_exec_params(r->db, buf_str(&sql), np, params, err);
@@ -553,7 +557,9 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 		r->rows_done += updated;
 		pass_rows += updated;
 		backfill_sizer_observe(&sizer, batch, now_ms() - t0);
-		if (save_checkpoint(r, "running", err) != 0)
+		/* the batch checkpointed its position itself; the revisit list
+		 * changes rarely and is saved separately */
+		if (skip_locked && updated < seen && save_checkpoint(r, "running", err) != 0)
 			goto done;
 		if (r->opts->progress && now_ms() - r->last_report_ms >= (r->opts->progress_bar ? 250 : 5000)) {
 			report(r, false);
@@ -632,6 +638,7 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 	r.set_clause = set_clause;
 	r.revisit = json_array();
 	r.started_ms = r.last_report_ms = now_ms();
+	snprintf(r.id_text, sizeof(r.id_text), "%lld", opts->migration_id);
 	if (pg_backfill_key(db, schema, table, &r.cols, &r.types, &r.n, err) != 0) {
 		json_decref(r.revisit);
 		return -1;
@@ -661,6 +668,12 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 			rc = 0;
 			goto done;
 		}
+	}
+	/* the checkpoint row exists before the first batch updates it */
+	if (opts->migration_id == 0 || save_checkpoint(&r, "running", err) != 0) {
+		if (opts->migration_id == 0)
+			shunt_error_set(err, SHUNT_E_INTERNAL, "a backfill needs a migration to checkpoint in");
+		goto done;
 	}
 	/* lock_timeout bounds a revisit batch's wait for application row
 	 * locks; up expressions name tables unqualified, as an old-version

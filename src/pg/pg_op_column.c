@@ -106,7 +106,7 @@ add_to_existing_table(planner *p, model_table *t, json_t *col, const char *up)
 		buf_put(&b, " CHECK (");
 		pg_put_ident(p->db, &b, tmp);
 		buf_put(&b, " IS NOT NULL) NOT VALID");
-		plan_step_add_sql(s, buf_str(&b));
+		ops_start_check(p, "enforce NOT NULL on the new column", t->phys, buf_str(&b));
 		ops_complete_validate(p, t->phys, nn);
 		planner_fixup(p, t->phys, tmp, "set_not_null", NULL, NULL);
 		planner_fixup(p, t->phys, NULL, "drop_constraint", nn, NULL);
@@ -132,7 +132,7 @@ add_to_existing_table(planner *p, model_table *t, json_t *col, const char *up)
 		pg_put_ident(p->db, &b, json_str(check, "name"));
 		buf_printf(&b, " CHECK (%s) NOT VALID", expr);
 		free(expr);
-		plan_step_add_sql(s, buf_str(&b));
+		ops_start_check(p, "add the check constraint", t->phys, buf_str(&b));
 		ops_complete_validate(p, t->phys, json_str(check, "name"));
 	}
 	if (json_is_object(refs)) {
@@ -404,7 +404,7 @@ op_alter_column(planner *p, json_t *d)
 		free(expr);
 		if (ops_check_statement(p, "check.constraint", buf_str(&b)) != 0)
 			goto done;
-		plan_step_add_sql(s, buf_str(&b));
+		ops_start_check(p, "add the check constraint", t->phys, buf_str(&b));
 		ops_complete_validate(p, t->phys, json_str(check, "name"));
 	}
 	if (json_is_object(refs)) {

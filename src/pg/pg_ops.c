@@ -130,6 +130,16 @@ ops_start_txn(planner *p, const char *what, const char *table, const char *sql)
 }
 
 void
+ops_start_check(planner *p, const char *what, const char *table, const char *sql)
+{
+	char *rel = table_for(p, table);
+	plan_step *s = plan_add_txn(&p->start_checks, what, rel);
+
+	plan_step_add_sql(s, sql);
+	free(rel);
+}
+
+void
 ops_start_concurrent(planner *p, const char *what, const char *sql, const char *cleanup)
 {
 	plan_add_concurrent(&p->start_post, what, sql, cleanup);
@@ -353,7 +363,7 @@ copy_one(planner *p, const char *table, const pg_dep_object *o, const char **fro
 			pg_put_ident(p->db, bp, copy_name);
 			buf_printf(bp, " CHECK %s%s NOT VALID", renamed, no_inherit ? " NO INHERIT" : "");
 			free(renamed);
-			ops_start_txn(p, "copy check constraint to the new column", table, buf_str(bp));
+			ops_start_check(p, "copy check constraint to the new column", table, buf_str(bp));
 			ops_complete_validate(p, table, copy_name);
 			planner_fixup(p, table, NULL, "rename_constraint", copy_name, o->name);
 			break;
@@ -808,7 +818,7 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 		buf_put(&b, " CHECK (");
 		pg_put_ident(p->db, &b, tmp);
 		buf_put(&b, " IS NOT NULL) NOT VALID");
-		plan_step_add_sql(&p->start_ddl.steps[p->start_ddl.n - 1], buf_str(&b));
+		ops_start_check(p, "enforce NOT NULL on the new column", t->phys, buf_str(&b));
 		ops_complete_validate(p, t->phys, nn);
 		planner_fixup(p, t->phys, tmp, "set_not_null", NULL, NULL);
 		planner_fixup(p, t->phys, NULL, "drop_constraint", nn, NULL);

@@ -54,6 +54,9 @@ int ops_check_statement(planner *p, const char *field, const char *sql);
 
 /* Start DDL in its own short transaction under the lock module. */
 void ops_start_txn(planner *p, const char *what, const char *table, const char *sql);
+/* A constraint on a new column, added NOT VALID once the sync triggers
+ * exist (a NOT VALID check applies to rows written from then on). */
+void ops_start_check(planner *p, const char *what, const char *table, const char *sql);
 /* A post-backfill concurrent statement (index build) with its cleanup. */
 void ops_start_concurrent(planner *p, const char *what, const char *sql, const char *cleanup);
 /* An undo step; the planner runs undo steps newest first. */

@@ -162,6 +162,7 @@ planner_release(planner *p)
 	model_release(&p->old);
 	model_release(&p->cur);
 	plan_phase_release(&p->start_ddl);
+	plan_phase_release(&p->start_checks);
 	plan_phase_release(&p->start_post);
 	plan_phase_release(&p->complete_pre);
 	plan_phase_release(&p->complete_post);
@@ -847,6 +848,10 @@ pg_plan_migration(shunt_db *db, const shunt_migration *mig, const char *schema,
 	for (size_t i = 0; i < p.n_syncs; i++)
 		if (p.syncs[i].n_rules > 0 && emit_trigger(&p, &p.syncs[i], err) != 0)
 			goto done;
+	/* A NOT VALID constraint still applies to every row written from now
+	 * on: NOT NULL on a new column may only exist once the trigger fills it
+	 * for the old version's writes. */
+	plan_phase_append(&out->start, &p.start_checks);
 	for (size_t i = 0; i < p.n_syncs; i++) {
 		if (!p.syncs[i].backfill)
 			continue;

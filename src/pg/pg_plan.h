@@ -77,6 +77,7 @@ typedef struct planner {
 	model cur;                       /* old with the operations so far applied */
 	plan *out;
 	plan_phase start_ddl;            /* per operation, before the triggers */
+	plan_phase start_checks;         /* constraints on new columns: after the triggers fill them */
 	plan_phase start_post;           /* after the backfill: concurrent indexes */
 	plan_phase complete_pre;         /* validations */
 	plan_phase complete_post;        /* after the contract transaction */

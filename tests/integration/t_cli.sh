@@ -81,6 +81,12 @@ t_like "$T_OUT" "ALTER TABLE \"public\".\"items\" ADD COLUMN \"_shunt_new_price\
 	"--dry-run prints the exact DDL"
 t_like "$T_OUT" "-- complete:" "--dry-run prints the complete phase"
 t_like "$T_OUT" "-- rollback:" "--dry-run prints the rollback phase"
+# A NOT VALID check applies to every row written after it exists: the NOT
+# NULL check on the new column must wait for the trigger that fills it,
+# or old-version writes in between fail (found by the load generator).
+trig=$(grep -n "CREATE TRIGGER" <<<"$T_OUT" | head -1 | cut -d: -f1)
+nn=$(grep -n "IS NOT NULL) NOT VALID" <<<"$T_OUT" | head -1 | cut -d: -f1)
+t_ok "the NOT NULL check on the new column comes after the sync trigger ($trig < $nn)" test "${trig:-0}" -lt "${nn:-0}"
 t_is "$(snap)" "$before" "--dry-run changed nothing"
 t_sql_is cli "SELECT count(*) FROM shunt.migrations" 0 "--dry-run recorded nothing"
 
