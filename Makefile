@@ -84,6 +84,21 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshunt_internal.a $(BUILD)/libshunt.
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libshunt_internal.a \
 	    $(BUILD)/libshunt.a $(LDFLAGS) $(LIBS) -lcmocka
 
+# shunt-load: the load generator and plot writer of the demo and the
+# benchmarks (bench/load, bench/plot).  Built for demo and bench, not by all;
+# it links libpq and only the core objects it uses, so the code it measures
+# cannot break it.
+LOAD_SRC    := $(sort $(wildcard bench/load/*.c bench/plot/*.c))
+LOAD_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(LOAD_SRC)) \
+               $(addprefix $(BUILD)/core/,alloc.o buf.o hist.o)
+
+$(BUILD)/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ibench -MMD -MP -c $< -o $@
+
+$(BUILD)/shunt-load: $(LOAD_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(LOAD_OBJ) -L$(PG_LIBDIR) -lpq -lm -lpthread
+
 deps:
 	@scripts/install-deps.sh
 
@@ -101,10 +116,10 @@ check: deps
 check-asan: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check-unit check-integration
 
-demo: deps all
+demo: deps all $(BUILD)/shunt-load
 	@scripts/demo.sh
 
-bench: deps all
+bench: deps all $(BUILD)/shunt-load
 	@bench/run.sh
 
 install: all
