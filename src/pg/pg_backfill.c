@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/backfill.h"
 #include "core/buf.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
@@ -135,6 +136,7 @@ typedef struct backfill_run {
 	char waiting[256];
 	shunt_buf tq;     /* quoted table */
 	char id_text[32]; /* the migration id, as a parameter */
+	int batches;      /* batches run by this process, for fault points */
 	int64_t started_ms;
 	int64_t last_report_ms;
 } backfill_run;
@@ -556,6 +558,7 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 		PQclear(res);
 		r->rows_done += updated;
 		pass_rows += updated;
+		fault_point("backfill:after-batch:%d", ++r->batches);
 		backfill_sizer_observe(&sizer, batch, now_ms() - t0);
 		/* the batch checkpointed its position itself; the revisit list
 		 * changes rarely and is saved separately */

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/fault.h"
 #include "core/hooks.h"
 #include "core/log.h"
 #include "core/model.h"
@@ -239,6 +240,7 @@ run_rollback(shunt_db *db, const migrate_opts *o, long long id, const char *vs,
 	ctx.started_steps = started_steps;
 	if (pg_run_phase(&ctx, &p->rollback, "rollback", from, err) != 0)
 		return -1;
+	fault_point("rollback:before-done");
 	return set_status(db, id, STATE_ROLLED_BACK, "rolled_back_at", err);
 }
 
@@ -345,6 +347,7 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 		}
 		if (insert_migration(db, mig, o, vs, prev, plan_text, &id, err) != 0)
 			goto done;
+		fault_point("start:recorded");
 	}
 	if (o->dry_run) {
 		shunt_error_set(err, SHUNT_E_REFUSED, "the start of \"%s\" was interrupted; --dry-run cannot show a "
@@ -376,6 +379,7 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 			goto done;
 		}
 	}
+	fault_point("start:before-active");
 	if (set_status(db, id, STATE_ACTIVE, NULL, err) != 0)
 		goto done;
 	log_info("migration \"%s\" started: new version schema \"%s\"", mig->name, vs);
@@ -451,6 +455,7 @@ pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		shunt_error_add_context(err, "complete is resumable: run shunt complete again");
 		goto done;
 	}
+	fault_point("complete:before-done");
 	if (set_status(db, m->id, STATE_COMPLETE, "completed_at", err) != 0)
 		goto done;
 	log_info("migration \"%s\" complete: version schema \"%s\"", m->name, m->version_schema);

@@ -9,11 +9,13 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/hooks.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
 #include "pg/pg_plan.h"
+#include "pg/pg_state.h"
 
 static char *
 checkpoint_sql(shunt_db *db)
@@ -141,6 +143,67 @@ run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 	return rc;
 }
 
+/* A lost connection or a server going down (restart, failover), as
+ * opposed to an error of the statement itself. */
+static bool
+connection_error(shunt_db *db, const shunt_error *err)
+{
+	return pg_exec_connection_lost(db) || err->code == SHUNT_E_CONNECT ||
+		   strncmp(err->sqlstate, "08", 2) == 0 || strcmp(err->sqlstate, "57P01") == 0 ||
+		   strcmp(err->sqlstate, "57P02") == 0 || strcmp(err->sqlstate, "57P03") == 0;
+}
+
+/*
+ * Reconnects after a lost connection, for up to a minute (a server restart
+ * or a failover), and takes back the advisory lock the old session held.
+ * The migration's checkpoint, not this process's memory, says where to go
+ * on.
+ */
+static int
+reconnect(run_ctx *ctx, shunt_error *err)
+{
+	for (int attempt = 1; attempt <= 60; attempt++) {
+		shunt_error e;
+
+		log_warning("the connection was lost (%s); reconnecting (attempt %d)", err->message, attempt);
+		pg_lock_sleep_ms(1000);
+		if (pg_conn_reset(ctx->db, &e) != 0)
+			continue;
+		if (pg_state_lock(ctx->db, ctx->schema, &e) != 0) {
+			*err = e;
+			return -1; /* another shunt took over: do not race it */
+		}
+		log_info("reconnected");
+		return 0;
+	}
+	shunt_error_add_context(err, "could not reconnect for 60 s; run the command again to resume");
+	return -1;
+}
+
+/* The phase's checkpoint: steps recorded as done, or -1 with err. */
+static int
+steps_done(run_ctx *ctx, shunt_error *err)
+{
+	shunt_buf sql = SHUNT_BUF_INIT;
+	char id[32];
+	const char *params[1] = { id };
+	char *v;
+	int n;
+
+	if (ctx->migration_id == 0)
+		return -1;
+	snprintf(id, sizeof(id), "%lld", ctx->migration_id);
+	buf_init(&sql);
+	buf_printf(&sql, "SELECT step FROM %s.migrations WHERE id = $1::bigint", ctx->db->state_q);
+	v = pg_query_value(ctx->db, buf_str(&sql), 1, params, err);
+	buf_release(&sql);
+	if (v == NULL)
+		return -1;
+	n = (int) strtol(v, NULL, 10);
+	free(v);
+	return n;
+}
+
 /* Sets the session's search_path; user fragments in DDL (type names,
  * defaults, check expressions) resolve as they would in a session on the
  * application schema.  shunt's own SQL is schema-qualified either way. */
@@ -174,12 +237,25 @@ pg_run_phase(run_ctx *ctx, const plan_phase *ph, const char *phase, int from, sh
 			continue;
 		}
 		log_info("%s: step %zu/%zu: %s", phase, i + 1, ph->n, s->what);
+		fault_point("%s:before-step:%zu", phase, i + 1);
 		if (run_step(ctx, s, (int) i, err) != 0) {
+			int done;
+
+			if (connection_error(ctx->db, err) && reconnect(ctx, err) == 0 &&
+				set_search_path(ctx, ctx->schema, err) == 0 && (done = steps_done(ctx, err)) >= 0) {
+				/* The step may have committed before the connection went:
+				 * its checkpoint says.  Either way it is safe to go on. */
+				if (done > (int) i)
+					log_info("%s: step %zu was done before the connection was lost", phase, i + 1);
+				i = (size_t) done - 1; /* the loop's i++ makes it `done` */
+				continue;
+			}
 			shunt_error_add_context(err, "in %s step %zu: %s", phase, i + 1, s->what);
 			if (!pg_exec_connection_lost(ctx->db))
 				set_search_path(ctx, NULL, &ignore);
 			return -1;
 		}
+		fault_point("%s:after-step:%zu", phase, i + 1);
 	}
 	return set_search_path(ctx, NULL, err);
 }
