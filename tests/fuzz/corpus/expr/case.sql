@@ -1,0 +1,1 @@
+SELECT CASE WHEN price IS NULL THEN 'x' ELSE price END

@@ -1,0 +1,1 @@
+length(a) > 3 AND "a" <> 'a'

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX i ON public.t USING btree (a text_pattern_ops DESC, lower(price)) INCLUDE (b) WHERE (a IS NOT NULL)
