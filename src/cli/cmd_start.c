@@ -2,10 +2,12 @@
  * cmd_start.c: shunt start FILE [--complete]
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "core/migration.h"
+#include "pg/pg_convert.h"
 #include "pg/pg_migrate.h"
 
 enum { OPT_COMPLETE = 1000 };
@@ -21,8 +23,8 @@ const char cmd_start_help[] =
 	"Usage: shunt start FILE [--complete] [OPTION]...\n"
 	"\n"
 	"Starts the migration in FILE (pgroll's format, YAML or JSON; \"-\" reads standard\n"
-	"input).  Start expands the schema without breaking the application version that\n"
-	"runs now:\n"
+	"input; FILE.sql is plain SQL, converted first as `shunt convert` does).  Start\n"
+	"expands the schema without breaking the application version that runs now:\n"
 	"  - new tables and columns are created (columns under a temporary name);\n"
 	"  - a column whose change the old version must not see (type, NOT NULL, check,\n"
 	"    unique, foreign key, default) is duplicated, and a trigger keeps both copies\n"
@@ -58,6 +60,29 @@ cmd_start_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err)
 	return shunt_error_set(err, SHUNT_E_INTERNAL, "unhandled option %d", id);
 }
 
+/* A migration file, or plain SQL (FILE.sql) converted as `shunt convert`
+ * does; the conversion refuses while a TODO placeholder would remain. */
+static shunt_migration *
+load_migration(const char *path, shunt_error *err)
+{
+	size_t n = strlen(path), len;
+	shunt_migration *m;
+	char *sql;
+
+	if (n < 4 || strcmp(path + n - 4, ".sql") != 0)
+		return migration_load_file(path, err);
+	if ((sql = cli_read_input(path, &len, err)) == NULL)
+		return NULL;
+	if (strlen(sql) != len) {
+		free(sql);
+		shunt_error_set(err, SHUNT_E_INPUT, "%s: contains a NUL byte", path);
+		return NULL;
+	}
+	m = pg_convert_to_migration(sql, path, err);
+	free(sql);
+	return m;
+}
+
 int
 cmd_start(cli_ctx *ctx, shunt_error *err)
 {
@@ -68,7 +93,7 @@ cmd_start(cli_ctx *ctx, shunt_error *err)
 
 	if (ctx->argc != 1)
 		return shunt_error_set(err, SHUNT_E_USAGE, "start needs exactly one migration file");
-	mig = migration_load_file(ctx->argv[0], err);
+	mig = load_migration(ctx->argv[0], err);
 	if (mig == NULL)
 		return -1;
 	db = cli_connect(ctx, err);

@@ -146,6 +146,34 @@ void sqlf_put_slice(shunt_buf *b, const sqlf_file *f, size_t first, size_t end);
  */
 void sqlf_put_ident(shunt_buf *b, const char *name);
 
+/* One past the last token of the possibly qualified name (a.b.c) that
+ * starts at token i; i when there is no name there. */
+size_t sqlf_skip_name(const sqlf_file *f, size_t i);
+
+/*
+ * Splits tokens [first, limit) at commas outside parentheses, brackets and
+ * CASE ... END.  Stores up to max spans (start, exclusive end) and returns
+ * how many there are, which may be more than max.
+ */
+size_t sqlf_split_commas(const sqlf_file *f, size_t first, size_t limit,
+						 size_t *starts, size_t *ends, size_t max);
+
+/*
+ * The token spans of the n subcommands of ALTER TABLE statement s (whose
+ * relation is the RangeVar body rel): false when its text does not split
+ * into exactly n of them.
+ */
+bool sqlf_alter_cmd_spans(const sqlf_file *f, const sqlf_stmt *s, json_t *rel,
+						  size_t n, size_t *starts, size_t *ends);
+
+/*
+ * Appends the name PostgreSQL gives an object it names itself
+ * (makeObjectName): name1, then "_" name2 if not NULL, then "_" label,
+ * the longer of name1 and name2 shortened until the whole fits in 63 bytes.
+ */
+void sqlf_put_object_name(shunt_buf *b, const char *name1, const char *name2,
+						  const char *label);
+
 /* Appends a string literal: 'text' with quotes doubled. */
 void sqlf_put_literal(shunt_buf *b, const char *text);
 
