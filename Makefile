@@ -156,7 +156,18 @@ build-fuzz/fuzz_expr: tests/fuzz/fuzz_expr.c src/pg/pg_parse.c $(FUZZ_CORE)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lpg_query -lyaml -ljansson -lpthread -lm
 
-fuzz: deps build-fuzz/fuzz_migration build-fuzz/fuzz_expr
+FUZZ_SQL     := $(sort $(wildcard src/pg/pg_lint*.c src/pg/lint_rules.c src/pg/pg_convert*.c)) \
+                src/pg/pg_sqlfile.c src/pg/pg_parse.c src/core/yaml_emit.c
+
+build-fuzz/fuzz_sql: tests/fuzz/fuzz_sql.c $(FUZZ_SQL) $(FUZZ_CORE)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lpg_query -lyaml -ljansson -lpthread -lm
+
+build-fuzz/fuzz_gate: tests/fuzz/fuzz_gate.c src/pg/pg_gate_sql.c src/pg/pg_parse.c $(FUZZ_CORE)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lpg_query -lyaml -ljansson -lpthread -lm
+
+fuzz: deps build-fuzz/fuzz_migration build-fuzz/fuzz_expr build-fuzz/fuzz_sql build-fuzz/fuzz_gate
 	@tests/run-fuzz.sh $(FUZZ_SECONDS)
 
 format:

@@ -9,7 +9,7 @@ passed=0
 failed=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/shunt-fuzz.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
-for t in migration expr; do
+for t in migration expr sql gate; do
 	corpus=$work/$t
 	mkdir -p "$corpus"
 	cp tests/fuzz/corpus/"$t"/* "$corpus"/

@@ -98,4 +98,30 @@ extern const struct option cmd_start_options[];
 int cmd_start_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
 extern bool cli_opt_complete;    /* --complete of start and migrate */
 
+/* lint and convert (cmd_lint.c, cmd_convert.c, cli_input.c) */
+int cmd_lint(cli_ctx *ctx, shunt_error *err);
+int cmd_convert(cli_ctx *ctx, shunt_error *err);
+extern const char cmd_lint_help[];
+extern const char cmd_convert_help[];
+extern const struct option cmd_lint_options[];
+int cmd_lint_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+/* Reads path ("-": standard input) whole; malloc'd, NUL-terminated, length
+ * in *len.  NULL with err (SHUNT_E_IO, or SHUNT_E_INPUT past 64 MB). */
+char *cli_read_input(const char *path, size_t *len, shunt_error *err);
+
+/* flag, switch, complete --force (cmd_flag.c, cmd_switch.c, cmd_complete.c) */
+int cmd_flag(cli_ctx *ctx, shunt_error *err);
+int cmd_switch(cli_ctx *ctx, shunt_error *err);
+extern const char cmd_flag_help[];
+extern const char cmd_switch_help[];
+extern const struct option cmd_flag_options[];
+int cmd_flag_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+extern const struct option cmd_complete_options[];
+int cmd_complete_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+/* For shunt status: adds "current_version" and "clients" (the live
+ * registrations) of schema to out; prints them from out. */
+struct json_t;
+int cli_switch_status(shunt_db *db, const char *schema, struct json_t *out, shunt_error *err);
+void cli_switch_status_print(struct json_t *out);
+
 #endif

@@ -20,7 +20,8 @@ const char cmd_status_help[] =
 	"\n"
 	"Shows the active migration of the schema (name, phase, step, when it started),\n"
 	"the progress of its backfills, the version schemas in use, and the latest\n"
-	"completed migration.  Exit code 0 also when nothing is active.\n";
+	"completed migration; the current version (shunt switch) and the registered\n"
+	"client sessions using each version.  Exit code 0 also when nothing is active.\n";
 
 const char cmd_latest_help[] =
 	"Usage: shunt latest\n"
@@ -131,6 +132,9 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 		}
 		PQclear(res);
 		res = NULL;
+		/* current_version, clients: see cmd_switch.c */
+		if (cli_switch_status(db, ctx->schema, out, err) != 0)
+			goto done;
 	}
 	if (ctx->json) {
 		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -166,6 +170,8 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 			printf("latest complete:   %s (version schema %s, %s)\n", json_string_value(json_object_get(l, "name")),
 				   json_string_value(json_object_get(l, "version_schema")),
 				   json_string_value(json_object_get(l, "completed_at")));
+		if (have)
+			cli_switch_status_print(out);
 	}
 	rc = 0;
 done:

@@ -71,7 +71,7 @@ static const cli_command commands[] = {
 	{ "start", cmd_start, CMD_NEEDS_DB, "start a migration: expand, backfill, new version schema",
 	  cmd_start_help, cmd_start_options, cmd_start_option },
 	{ "complete", cmd_complete, CMD_NEEDS_DB, "complete the active migration: contract",
-	  cmd_complete_help, NULL, NULL },
+	  cmd_complete_help, cmd_complete_options, cmd_complete_option },
 	{ "rollback", cmd_rollback, CMD_NEEDS_DB, "undo the active migration's start", cmd_rollback_help,
 	  NULL, NULL },
 	{ "migrate", cmd_migrate, CMD_NEEDS_DB, "apply the migrations of a directory not yet applied",
@@ -89,8 +89,16 @@ static const cli_command commands[] = {
 	{ "resume", cmd_resume, CMD_NEEDS_DB, "resume a paused backfill", cmd_resume_help, NULL, NULL },
 	{ "tune", cmd_tune, CMD_NEEDS_DB, "change the rate or batch size of a running backfill", cmd_tune_help,
 	  NULL, NULL },
+	{ "switch", cmd_switch, CMD_NEEDS_DB, "make a version the current one for clients that follow shunt",
+	  cmd_switch_help, NULL, NULL },
+	{ "flag", cmd_flag, CMD_NEEDS_DB, "set, get, list, delete or watch feature flags", cmd_flag_help,
+	  cmd_flag_options, cmd_flag_option },
 	{ "validate", cmd_validate, 0, "check migration files without a database", cmd_validate_help, NULL,
 	  NULL },
+	{ "lint", cmd_lint, 0, "check plain SQL migrations for locks, rewrites and breakage",
+	  cmd_lint_help, cmd_lint_options, cmd_lint_option },
+	{ "convert", cmd_convert, 0, "convert a plain SQL migration to a shunt (pgroll) migration",
+	  cmd_convert_help, NULL, NULL },
 	{ NULL, NULL, 0, NULL, NULL, NULL, NULL },
 };
 
@@ -125,7 +133,8 @@ static const char global_help[] =
 	"  --dry-run                print the exact SQL of each phase, change nothing\n"
 	"  --json                   machine-readable output\n"
 	"  --batch-size=N           backfill rows per batch (default adaptive)\n"
-	"  --batch-time=DURATION    adaptive batches aim at this duration (default 100ms)\n"
+	"  --batch-time=DURATION    adaptive batches aim at this duration (default 20ms;\n"
+	"                           rows an application waits for are locked no longer)\n"
 	"  --max-rows-per-second=N  cap the backfill rate\n"
 	"  --batch-delay=DURATION   pause between backfill batches\n"
 	"  --max-replica-lag=DUR    wait while a streaming replica is further behind\n"
@@ -372,7 +381,7 @@ main(int argc, char **argv)
 	ctx.state_schema = "shunt";
 	ctx.lock_timeout_ms = 500;
 	ctx.lock_retry_ms = 10 * 60 * 1000;
-	ctx.backfill.target_batch_ms = 100;
+	ctx.backfill.target_batch_ms = 20;
 	ctx.backfill.progress = true;
 	srand((unsigned) time(NULL) ^ (unsigned) getpid());
 	hooks_set_dir(getenv("SHUNT_HOOKS"));

@@ -14,6 +14,7 @@
 #include "core/model.h"
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
+#include "pg/pg_gate.h"
 #include "pg/pg_plan.h"
 #include "pg/pg_run.h"
 #include "pg/pg_state.h"
@@ -430,6 +431,9 @@ pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err)
 		goto done;
 	}
 	if (load_plan(m, &p, err) != 0 || (mig = load_content(m, err)) == NULL)
+		goto done;
+	/* refuses while the previous version is still in use (pg_gate.h) */
+	if (pg_gate_check(db, o->schema, m, &p, o->force, err) != 0)
 		goto done;
 	init_ctx(&ctx, db, o, m->id, m->version_schema, mig);
 	if (o->dry_run) {

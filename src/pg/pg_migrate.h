@@ -19,6 +19,7 @@
 typedef struct migrate_opts {
 	const char *schema;          /* application schema */
 	bool dry_run;                /* print the plan to out, change nothing */
+	bool force;                  /* complete: override the contract gate (pg_gate.h) */
 	FILE *out;
 	pg_backfill_opts backfill;
 } migrate_opts;

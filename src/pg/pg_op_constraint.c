@@ -212,7 +212,7 @@ op_create_constraint(planner *p, json_t *d)
 		free(expr);
 		if (ops_check_statement(p, "check", buf_str(&b)) != 0)
 			goto done;
-		ops_start_txn(p, "add check constraint", t->phys, buf_str(&b));
+		ops_start_check(p, "add check constraint", t->phys, buf_str(&b));
 		ops_complete_validate(p, t->phys, name);
 	} else if (strcmp(type, "foreign_key") == 0) {
 		buf_put(&b, "ALTER TABLE ");

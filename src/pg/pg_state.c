@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "pg/pg_api.h"
 #include "pg/pg_exec.h"
 
 /* Bump with every change to the DDL and add an upgrade step. */
@@ -89,6 +90,8 @@ static const char *const state_ddl[] = {
 	"  changed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
 	"  changed_by text NOT NULL DEFAULT CURRENT_USER"
 	")",
+	/* the contract gate's last look at pg_stat_statements (pg_gate.c) */
+	"ALTER TABLE @S@.migrations ADD COLUMN IF NOT EXISTS gate_seen jsonb",
 	NULL
 };
 
@@ -159,6 +162,9 @@ pg_state_init(shunt_db *db, shunt_error *err)
 			goto done;
 		}
 	}
+	/* the functions flags, switch and clients use (pg_api.h) */
+	if (pg_api_install(db, err) != 0)
+		goto done;
 	snprintf(ver, sizeof(ver), "%d", STATE_FORMAT);
 	{
 		char *sql = expand(db, "INSERT INTO @S@.format (version) SELECT $1::int "
