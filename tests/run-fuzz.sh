@@ -12,7 +12,12 @@ trap 'rm -rf -- "$work"' EXIT
 for t in migration expr sql gate; do
 	corpus=$work/$t
 	mkdir -p "$corpus"
-	cp tests/fuzz/corpus/"$t"/* "$corpus"/
+	# the lint corpus seeds the plain-SQL target: no second copy to keep
+	if [[ $t == sql ]]; then
+		cp tests/lint/*.sql "$corpus"/
+	else
+		cp tests/fuzz/corpus/"$t"/* "$corpus"/
+	fi
 	if [[ $t == migration && -d ../shared/compat/pgroll-examples ]]; then
 		for f in ../shared/compat/pgroll-examples/*.yaml; do
 			# the first byte picks the format (even: YAML)

@@ -89,28 +89,13 @@ add_to_existing_table(planner *p, model_table *t, json_t *col, const char *up)
 		plan_step_add_sql(s, buf_str(&b));
 	}
 	if (not_null && !fast_default) {
-		char *nn = model_generated_name("_shunt_nn_", tmp);
-
 		if (up == NULL && dflt == NULL) {
-			free(nn);
 			planner_error(p, "column.nullable", "a NOT NULL column without a default needs \"up\" "
 												"to fill the existing rows");
 			shunt_error_hint(p->op_err, "Add an up expression, a default, or nullable: true.");
 			goto done;
 		}
-		buf_reset(&b);
-		buf_put(&b, "ALTER TABLE ");
-		planner_put_table(p, &b, t->phys);
-		buf_put(&b, " ADD CONSTRAINT ");
-		pg_put_ident(p->db, &b, nn);
-		buf_put(&b, " CHECK (");
-		pg_put_ident(p->db, &b, tmp);
-		buf_put(&b, " IS NOT NULL) NOT VALID");
-		ops_start_check(p, "enforce NOT NULL on the new column", t->phys, buf_str(&b));
-		ops_complete_validate(p, t->phys, nn);
-		planner_fixup(p, t->phys, tmp, "set_not_null", NULL, NULL);
-		planner_fixup(p, t->phys, NULL, "drop_constraint", nn, NULL);
-		free(nn);
+		ops_not_null_check(p, t->phys, tmp);
 	}
 	if (json_is_object(check)) {
 		const char *from[1] = { name };

@@ -140,6 +140,32 @@ ops_start_check(planner *p, const char *what, const char *table, const char *sql
 }
 
 void
+ops_not_null_check(planner *p, const char *table, const char *column)
+{
+	char *nn = model_generated_name("_shunt_nn_", column);
+	shunt_buf b = SHUNT_BUF_INIT;
+
+	/* NOT NULL is enforced for the new version by a NOT VALID check once
+	 * the trigger fills the column; complete validates it (no lock that
+	 * blocks writes) and then SET NOT NULL uses the validated check instead
+	 * of a table scan. */
+	buf_init(&b);
+	buf_put(&b, "ALTER TABLE ");
+	planner_put_table(p, &b, table);
+	buf_put(&b, " ADD CONSTRAINT ");
+	pg_put_ident(p->db, &b, nn);
+	buf_put(&b, " CHECK (");
+	pg_put_ident(p->db, &b, column);
+	buf_put(&b, " IS NOT NULL) NOT VALID");
+	ops_start_check(p, "enforce NOT NULL on the new column", table, buf_str(&b));
+	ops_complete_validate(p, table, nn);
+	planner_fixup(p, table, column, "set_not_null", NULL, NULL);
+	planner_fixup(p, table, NULL, "drop_constraint", nn, NULL);
+	buf_release(&b);
+	free(nn);
+}
+
+void
 ops_start_concurrent(planner *p, const char *what, const char *sql, const char *cleanup)
 {
 	plan_add_concurrent(&p->start_post, what, sql, cleanup);
@@ -804,26 +830,8 @@ ops_duplicate_column(planner *p, model_table *t, model_column *c, const ops_dup 
 			plan_step_add_sql(&p->start_ddl.steps[p->start_ddl.n - 1], buf_str(&b));
 		}
 	}
-	if (not_null) {
-		char *nn = model_generated_name("_shunt_nn_", tmp);
-
-		/* NOT NULL is enforced for the new version by a NOT VALID check at
-		 * once; complete validates it (no lock that blocks writes) and then
-		 * SET NOT NULL uses the validated check instead of a table scan. */
-		buf_reset(&b);
-		buf_put(&b, "ALTER TABLE ");
-		planner_put_table(p, &b, t->phys);
-		buf_put(&b, " ADD CONSTRAINT ");
-		pg_put_ident(p->db, &b, nn);
-		buf_put(&b, " CHECK (");
-		pg_put_ident(p->db, &b, tmp);
-		buf_put(&b, " IS NOT NULL) NOT VALID");
-		ops_start_check(p, "enforce NOT NULL on the new column", t->phys, buf_str(&b));
-		ops_complete_validate(p, t->phys, nn);
-		planner_fixup(p, t->phys, tmp, "set_not_null", NULL, NULL);
-		planner_fixup(p, t->phys, NULL, "drop_constraint", nn, NULL);
-		free(nn);
-	}
+	if (not_null)
+		ops_not_null_check(p, t->phys, tmp);
 	if (!t->created) {
 		dup_entry *de;
 

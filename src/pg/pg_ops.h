@@ -57,6 +57,9 @@ void ops_start_txn(planner *p, const char *what, const char *table, const char *
 /* A constraint on a new column, added NOT VALID once the sync triggers
  * exist (a NOT VALID check applies to rows written from then on). */
 void ops_start_check(planner *p, const char *what, const char *table, const char *sql);
+/* NOT NULL for a new column: a NOT VALID check after the triggers,
+ * validated at complete, then SET NOT NULL and the check dropped. */
+void ops_not_null_check(planner *p, const char *table, const char *column);
 /* A post-backfill concurrent statement (index build) with its cleanup. */
 void ops_start_concurrent(planner *p, const char *what, const char *sql, const char *cleanup);
 /* An undo step; the planner runs undo steps newest first. */
