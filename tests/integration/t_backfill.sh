@@ -152,6 +152,11 @@ t_exit 0 "with the hook passing, start succeeds" env SHUNT_HOOKS="$T_TMP/hooks" 
 t_is "$(cat "$T_TMP/hooks/log")" "after-backfill hk public hk" "after-backfill got its context in the environment"
 
 # --- replica lag ------------------------------------------------------------------
+# Replication and vacuum progress are visible to pg_read_all_stats members
+# only; docs/concepts.md lists it among the privileges shunt needs for them.
+if t_as_owner; then
+	t_sql_super postgres "GRANT pg_read_all_stats TO $T_OWNER_ROLE" >/dev/null
+fi
 cluster_replica_start bfrep
 t_sql bf "CREATE TABLE lag (id bigint PRIMARY KEY, a text);
 	INSERT INTO lag SELECT g, g::text FROM generate_series(1, 4000) g" >/dev/null
