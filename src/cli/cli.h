@@ -54,6 +54,10 @@ typedef struct cli_command {
 
 #define CMD_NEEDS_DB 1u
 
+/* Fills o from the global options (schema, dry run, backfill settings). */
+struct migrate_opts;
+void cli_migrate_opts(const cli_ctx *ctx, struct migrate_opts *o);
+
 /* Connects with the global options applied; NULL with err. */
 shunt_db *cli_connect(cli_ctx *ctx, shunt_error *err);
 

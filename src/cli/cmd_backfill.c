@@ -29,11 +29,7 @@ cmd_backfill(cli_ctx *ctx, shunt_error *err)
 	db = cli_connect(ctx, err);
 	if (db == NULL)
 		return -1;
-	memset(&o, 0, sizeof(o));
-	o.schema = ctx->schema;
-	o.dry_run = ctx->dry_run;
-	o.out = stdout;
-	o.backfill = ctx->backfill;
+	cli_migrate_opts(ctx, &o);
 	rc = pg_migrate_resume(db, &o, err);
 	pg_conn_free(db);
 	return rc;

@@ -65,12 +65,8 @@ cmd_complete(cli_ctx *ctx, shunt_error *err)
 	db = cli_connect(ctx, err);
 	if (db == NULL)
 		return -1;
-	memset(&o, 0, sizeof(o));
-	o.schema = ctx->schema;
-	o.dry_run = ctx->dry_run;
+	cli_migrate_opts(ctx, &o);
 	o.force = opt_force;
-	o.out = stdout;
-	o.backfill = ctx->backfill;
 	rc = pg_migrate_complete(db, &o, err);
 	pg_conn_free(db);
 	return rc;

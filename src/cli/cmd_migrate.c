@@ -123,11 +123,7 @@ cmd_migrate(cli_ctx *ctx, shunt_error *err)
 	db = cli_connect(ctx, err);
 	if (db == NULL)
 		goto done;
-	memset(&o, 0, sizeof(o));
-	o.schema = ctx->schema;
-	o.dry_run = ctx->dry_run;
-	o.out = stdout;
-	o.backfill = ctx->backfill;
+	cli_migrate_opts(ctx, &o);
 	if (pg_state_exists(db, &have, err) != 0)
 		goto done;
 	if (have && pg_state_active(db, ctx->schema, &active, err) != 0)

@@ -30,11 +30,7 @@ cmd_rollback(cli_ctx *ctx, shunt_error *err)
 	db = cli_connect(ctx, err);
 	if (db == NULL)
 		return -1;
-	memset(&o, 0, sizeof(o));
-	o.schema = ctx->schema;
-	o.dry_run = ctx->dry_run;
-	o.out = stdout;
-	o.backfill = ctx->backfill;
+	cli_migrate_opts(ctx, &o);
 	rc = pg_migrate_rollback(db, &o, err);
 	pg_conn_free(db);
 	return rc;

@@ -99,11 +99,7 @@ cmd_start(cli_ctx *ctx, shunt_error *err)
 	db = cli_connect(ctx, err);
 	if (db == NULL)
 		goto done;
-	memset(&o, 0, sizeof(o));
-	o.schema = ctx->schema;
-	o.dry_run = ctx->dry_run;
-	o.out = stdout;
-	o.backfill = ctx->backfill;
+	cli_migrate_opts(ctx, &o);
 	if (pg_migrate_start(db, mig, &o, err) != 0)
 		goto done;
 	if (cli_opt_complete && !ctx->dry_run && pg_migrate_complete(db, &o, err) != 0)

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/hooks.h"
 #include "core/log.h"
+#include "pg/pg_migrate.h"
 
 /* Long-only option ids start at 256 (see STYLE.md). */
 enum {
@@ -327,6 +328,16 @@ apply_global(cli_ctx *ctx, int id, const char *arg, shunt_error *err)
 		return 0;
 	}
 	return shunt_error_set(err, SHUNT_E_INTERNAL, "unhandled option %d", id);
+}
+
+void
+cli_migrate_opts(const cli_ctx *ctx, migrate_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->schema = ctx->schema;
+	o->dry_run = ctx->dry_run;
+	o->out = stdout;
+	o->backfill = ctx->backfill;
 }
 
 shunt_db *
