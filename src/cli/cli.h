@@ -20,6 +20,8 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define EXIT_REFUSED 3
+/* + the signal number: stopped by SIGINT (130) or SIGTERM (143) */
+#define EXIT_SIGNAL_BASE 128
 
 typedef struct cli_ctx {
 	const char *command;

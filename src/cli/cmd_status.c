@@ -66,6 +66,48 @@ with_state(cli_ctx *ctx, shunt_db **db, bool *have, shunt_error *err)
 	return pg_state_exists(*db, have, err);
 }
 
+static const char *
+field(json_t *o, const char *name)
+{
+	const char *v = json_string_value(json_object_get(o, name));
+
+	return v ? v : "";
+}
+
+/* One line per backfill, from the same rows --json prints:
+ *   backfill:          "public"."items": 63200 of ~200000 rows (31.6%), 2100 rows/s, running
+ *                      waiting: a replica is 12.4 s behind (--max-replica-lag 5.0 s) */
+static void
+print_backfills(json_t *rows)
+{
+	size_t i;
+	json_t *b;
+
+	json_array_foreach(rows, i, b) {
+		shunt_buf line = SHUNT_BUF_INIT;
+		bool done = strcmp(field(b, "status"), "done") == 0;
+
+		buf_init(&line);
+		buf_printf(&line, "\"%s\".\"%s\": %s", field(b, "table_schema"), field(b, "table_name"),
+				   field(b, "rows_done"));
+		if (done)
+			buf_put(&line, " rows, done");
+		else {
+			if (json_is_string(json_object_get(b, "rows_total")) && json_is_string(json_object_get(b, "percent")))
+				buf_printf(&line, " of ~%s rows (%s%%)", field(b, "rows_total"), field(b, "percent"));
+			else
+				buf_put(&line, " rows (total unknown)");
+			if (json_is_string(json_object_get(b, "rows_per_second")))
+				buf_printf(&line, ", %s rows/s", field(b, "rows_per_second"));
+			buf_printf(&line, ", %s", field(b, "status"));
+		}
+		printf("%-19s%s\n", i == 0 ? "backfill:" : "", buf_str(&line));
+		if (!done && json_is_string(json_object_get(b, "waiting_reason")))
+			printf("%-19swaiting: %s\n", "", field(b, "waiting_reason"));
+		buf_release(&line);
+	}
+}
+
 int
 cmd_status(cli_ctx *ctx, shunt_error *err)
 {
@@ -108,9 +150,15 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 		buf_reset(&sql);
 		buf_printf(&sql,
 			"SELECT b.table_schema, b.table_name, b.rows_done::text AS rows_done, "
-			"       b.rows_total::text AS rows_total, b.status, b.waiting_reason, b.updated_at::text AS updated_at "
+			"       b.rows_total::text AS rows_total, "
+			/* never 100 before the end: the total is an estimate */
+			"       (CASE WHEN b.status = 'done' THEN 100 WHEN b.rows_total > 0 "
+			"        THEN least(round(100.0 * b.rows_done / b.rows_total, 1), 99.9) END)::text AS percent, "
+			"       round(b.rows_per_second::numeric)::text AS rows_per_second, "
+			"       b.status, b.waiting_reason, b.updated_at::text AS updated_at "
 			"  FROM %s.backfills b JOIN %s.migrations m ON m.id = b.migration_id "
-			" WHERE m.schema = $1 AND m.status IN ('starting','active')", db->state_q, db->state_q);
+			" WHERE m.schema = $1 AND m.status IN ('starting','active') "
+			" ORDER BY b.started_at, b.table_schema, b.table_name", db->state_q, db->state_q);
 		res = pg_exec_params(db, buf_str(&sql), 1, params, err);
 		if (res == NULL)
 			goto done;
@@ -164,6 +212,7 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 				   json_string_value(json_object_get(a, "started_by")));
 			if (json_is_string(json_object_get(a, "last_error")))
 				printf("last error:        %s\n", json_string_value(json_object_get(a, "last_error")));
+			print_backfills(json_object_get(out, "backfills"));
 		} else
 			printf("active migration:  none\n");
 		if (have && json_is_object(l))

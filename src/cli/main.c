@@ -3,7 +3,8 @@
  * the one place where errors become messages and exit codes.
  *
  * Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by a safety
- * gate (another migration active, a concurrent shunt, ...).
+ * gate (another migration active, a concurrent shunt, ...), 128 + signal
+ * number when SIGINT (130) or SIGTERM (143) stopped it at a checkpoint.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/hooks.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "pg/pg_migrate.h"
 
@@ -148,7 +150,8 @@ static const char global_help[] =
 	"  -q, --quiet              only errors on stderr\n"
 	"  --version, --help\n"
 	"\n"
-	"Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by a safety check.\n"
+	"Exit codes: 0 success, 1 failure, 2 usage error, 3 refused by a safety check,\n"
+	"130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM at a checkpoint (run it again).\n"
 	"`shunt help COMMAND` explains a command; `man shunt` has the rest.\n";
 
 static void
@@ -246,6 +249,8 @@ exit_code(const shunt_error *err)
 		return EXIT_USAGE;
 	case SHUNT_E_REFUSED:
 		return EXIT_REFUSED;
+	case SHUNT_E_CANCELLED:
+		return EXIT_SIGNAL_BASE + (interrupt_signal() ? interrupt_signal() : SIGINT);
 	default:
 		return EXIT_FAIL;
 	}
@@ -396,6 +401,7 @@ main(int argc, char **argv)
 	ctx.backfill.progress = true;
 	srand((unsigned) time(NULL) ^ (unsigned) getpid());
 	hooks_set_dir(getenv("SHUNT_HOOKS"));
+	interrupt_install();
 
 	/* find the command: the first argument that is not an option or an
 	 * option's value */

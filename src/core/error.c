@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/interrupt.h"
+
 void
 shunt_error_clear(shunt_error *err)
 {
@@ -78,6 +80,9 @@ shunt_error_add_context(shunt_error *err, const char *fmt, ...)
 bool
 shunt_error_is_retryable(const shunt_error *err)
 {
+	/* the user asked to stop: no retry loop may go on */
+	if (err->code == SHUNT_E_CANCELLED || interrupt_requested())
+		return false;
 	return strcmp(err->sqlstate, SHUNT_SQLSTATE_LOCK_NOT_AVAILABLE) == 0 ||
 		   strcmp(err->sqlstate, SHUNT_SQLSTATE_DEADLOCK) == 0 ||
 		   strcmp(err->sqlstate, SHUNT_SQLSTATE_SERIALIZATION) == 0;

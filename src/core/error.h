@@ -52,7 +52,8 @@ void shunt_error_add_context(shunt_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* True when the error is a transient lock or serialisation failure that a
- * retry with backoff may cure (55P03, 40P01, 40001). */
+ * retry with backoff may cure (55P03, 40P01, 40001); never once SIGINT or
+ * SIGTERM was received (core/interrupt.h): an interrupted command stops. */
 bool shunt_error_is_retryable(const shunt_error *err);
 
 /* Named SQLSTATEs shunt decides on. */

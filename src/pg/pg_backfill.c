@@ -13,6 +13,7 @@
 #include "core/backfill.h"
 #include "core/buf.h"
 #include "core/fault.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
@@ -131,7 +132,8 @@ typedef struct backfill_run {
 	char **high;      /* high-water mark */
 	bool have_last;
 	long long rows_done;
-	long long total;
+	long long rows_at_start; /* rows_done of earlier runs, for the rate */
+	long long total;  /* estimated rows up to the high-water mark; 0: unknown */
 	json_t *revisit;  /* [[lo...], [hi...]] ranges with rows skipped as locked */
 	char waiting[256];
 	shunt_buf tq;     /* quoted table */
@@ -140,6 +142,16 @@ typedef struct backfill_run {
 	int64_t started_ms;
 	int64_t last_report_ms;
 } backfill_run;
+
+/* Rows per second of this process's run (the rows of earlier, interrupted
+ * runs do not count: they took no time here). */
+static double
+current_rate(const backfill_run *r)
+{
+	double secs = (double) (now_ms() - r->started_ms) / 1000.0;
+
+	return secs > 0 ? (double) (r->rows_done - r->rows_at_start) / secs : 0.0;
+}
 
 static void
 put_array(shunt_buf *b, int first, size_t n)
@@ -171,8 +183,8 @@ static int
 save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 {
 	shunt_buf sql = SHUNT_BUF_INIT;
-	const char **params = shunt_xcalloc(2 * r->n + 8, sizeof(char *));
-	char id[32], done[32], total[32];
+	const char **params = shunt_xcalloc(2 * r->n + 9, sizeof(char *));
+	char id[32], done[32], total[32], rate[32];
 	char *revisit = json_dumps(r->revisit, JSON_COMPACT);
 	int np = 0, rc;
 
@@ -183,20 +195,25 @@ save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 	}
 	snprintf(id, sizeof(id), "%lld", r->opts->migration_id);
 	snprintf(done, sizeof(done), "%lld", r->rows_done);
-	snprintf(total, sizeof(total), "%lld", r->total > r->rows_done ? r->total : r->rows_done);
+	/* done: the exact count; running: the estimate, which may be below
+	 * the rows done (never shown as 100%), or NULL when unknown */
+	snprintf(total, sizeof(total), "%lld", strcmp(status, "done") == 0 ? r->rows_done : r->total);
+	snprintf(rate, sizeof(rate), "%.1f", current_rate(r));
 	params[np++] = id;
 	params[np++] = r->schema;
 	params[np++] = r->table;
 	params[np++] = done;
-	params[np++] = total;
+	params[np++] = strcmp(status, "done") == 0 || r->total > 0 ? total : NULL;
 	params[np++] = status;
 	params[np++] = revisit;
 	params[np++] = r->waiting[0] ? r->waiting : NULL;
+	params[np++] = rate;
 	buf_init(&sql);
 	buf_printf(&sql,
 		"INSERT INTO %s.backfills AS b (migration_id, table_schema, table_name, key_columns, rows_done, "
-		"  rows_total, status, revisit, waiting_reason, high_key, last_key) VALUES ($1::bigint, $2, $3, "
-		"  ARRAY[]::text[], $4::bigint, $5::bigint, $6, $7::jsonb, $8, ", r->db->state_q);
+		"  rows_total, status, revisit, waiting_reason, rows_per_second, high_key, last_key) VALUES ("
+		"  $1::bigint, $2, $3, ARRAY[]::text[], $4::bigint, $5::bigint, $6, $7::jsonb, $8, $9::float8, ",
+		r->db->state_q);
 	put_array(&sql, np + 1, r->n);
 	for (size_t i = 0; i < r->n; i++)
 		params[np++] = r->high[i];
@@ -211,6 +228,7 @@ save_checkpoint(backfill_run *r, const char *status, shunt_error *err)
 				  "rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total, "
 				  "status = EXCLUDED.status, last_key = EXCLUDED.last_key, high_key = EXCLUDED.high_key, "
 				  "revisit = EXCLUDED.revisit, waiting_reason = EXCLUDED.waiting_reason, "
+				  "rows_per_second = EXCLUDED.rows_per_second, "
 				  "updated_at = pg_catalog.now(), "
 				  "finished_at = CASE WHEN EXCLUDED.status = 'done' THEN pg_catalog.now() END");
 	rc = pg_exec_command(r->db, buf_str(&sql), np, params, err);
@@ -250,8 +268,8 @@ load_checkpoint(backfill_run *r, bool *found, bool *finished, shunt_error *err)
 
 		*found = true;
 		*finished = strcmp(PQgetvalue(res, 0, 0), "done") == 0;
-		r->rows_done = atoll(PQgetvalue(res, 0, 1));
-		r->total = atoll(PQgetvalue(res, 0, 5));
+		r->rows_done = r->rows_at_start = atoll(PQgetvalue(res, 0, 1));
+		r->total = PQgetisnull(res, 0, 5) ? 0 : atoll(PQgetvalue(res, 0, 5));
 		r->have_last = !PQgetisnull(res, 0, 3);
 		for (size_t i = 0; i < r->n; i++) {
 			r->high[i] = pg_value_dup(res, (int) i, 2);
@@ -267,6 +285,94 @@ load_checkpoint(backfill_run *r, bool *found, bool *finished, shunt_error *err)
 	return 0;
 }
 
+/*
+ * The number of rows to backfill, for progress: what the planner would
+ * estimate, reltuples scaled to the table's current size (statistics
+ * taken when the table was smaller would otherwise claim 100% early).
+ * Without statistics (reltuples -1: never analysed or vacuumed), a small
+ * table is counted; a large one stays unknown (0) rather than guessed.
+ */
+static int
+estimate_total(backfill_run *r, shunt_error *err)
+{
+	const char *p1[1] = { buf_str(&r->tq) };
+	char *est;
+
+	est = pg_query_value(r->db,
+		"SELECT CASE WHEN c.reltuples < 0 THEN -1 "
+		"            WHEN c.relpages = 0 THEN c.reltuples "
+		"            ELSE c.reltuples / c.relpages * pg_catalog.ceil(pg_catalog.pg_relation_size(c.oid) "
+		"                 / pg_catalog.current_setting('block_size')::float8) END::bigint "
+		"  FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)", 1, p1, err);
+	if (est == NULL && err->code != SHUNT_OK)
+		return -1;
+	r->total = est ? atoll(est) : -1;
+	free(est);
+	if (r->total < 0) {
+		shunt_buf sql = SHUNT_BUF_INIT;
+
+		/* a sequential count of up to 16 MB: milliseconds */
+		buf_init(&sql);
+		buf_printf(&sql, "SELECT CASE WHEN pg_catalog.pg_relation_size($1::regclass) <= 16777216 "
+						 "THEN (SELECT pg_catalog.count(*) FROM %s) END", buf_str(&r->tq));
+		est = pg_query_value(r->db, buf_str(&sql), 1, p1, err);
+		buf_release(&sql);
+		if (est == NULL && err->code != SHUNT_OK)
+			return -1;
+		r->total = est ? atoll(est) : 0;
+		free(est);
+	}
+	return 0;
+}
+
+/*
+ * Without statistics on the key the planner guesses that a key range holds
+ * 0.5% of the table, and plans a batch's `keys` as a bitmap scan of the
+ * whole rest of the table plus a top-N sort instead of an index scan that
+ * stops after the batch's rows: every batch reads everything after it
+ * (about 4x slower on 300000 rows, quadratic in the table's size).  A table
+ * never analysed (no pg_stats row for the first key column: autovacuum
+ * has not come by yet after a bulk load) is analysed first.  ANALYZE reads
+ * a sample of at most 300 x default_statistics_target rows and takes a
+ * SHARE UPDATE EXCLUSIVE lock, which blocks no reads or writes, only other
+ * vacuums, analyses and DDL; the session's lock_timeout bounds its wait.
+ * If it cannot run (rights, lock) the backfill goes on, slower.
+ */
+static int
+ensure_statistics(backfill_run *r, shunt_error *err)
+{
+	const char *params[4] = { r->schema, r->table, r->cols[0], buf_str(&r->tq) };
+	shunt_buf sql = SHUNT_BUF_INIT;
+	shunt_error e;
+	char *none;
+	int rc;
+
+	none = pg_query_value(r->db,
+		"SELECT c.reltuples < 0 OR NOT EXISTS (SELECT FROM pg_catalog.pg_stats s "
+		"         WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3) "
+		"  FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($4)", 4, params, err);
+	if (none == NULL)
+		return err->code != SHUNT_OK ? -1 : 0;
+	rc = strcmp(none, "t") == 0;
+	free(none);
+	if (!rc)
+		return 0;
+	log_info("backfill %s: the table has no statistics; analysing it first", buf_str(&r->tq));
+	buf_init(&sql);
+	buf_printf(&sql, "ANALYZE %s", buf_str(&r->tq));
+	rc = pg_exec_command(r->db, buf_str(&sql), 0, NULL, &e);
+	buf_release(&sql);
+	if (rc != 0) {
+		if (e.code == SHUNT_E_CANCELLED || pg_exec_connection_lost(r->db)) {
+			*err = e;
+			return -1;
+		}
+		log_warning("backfill %s: could not analyse the table (%s); its batches may be slow",
+					buf_str(&r->tq), e.message);
+	}
+	return 0;
+}
+
 /* The high-water mark: the largest key now.  Rows above it were inserted
  * after the sync trigger existed and never need the backfill.  Sets
  * *empty for an empty table. */
@@ -275,8 +381,6 @@ read_high_water(backfill_run *r, bool *empty, shunt_error *err)
 {
 	shunt_buf sql = SHUNT_BUF_INIT;
 	PGresult *res;
-	char *est;
-	const char *p1[1];
 
 	buf_init(&sql);
 	buf_put(&sql, "SELECT ");
@@ -302,12 +406,9 @@ read_high_water(backfill_run *r, bool *empty, shunt_error *err)
 	for (size_t i = 0; i < r->n && !*empty; i++)
 		r->high[i] = pg_value_dup(res, 0, (int) i);
 	PQclear(res);
-	p1[0] = buf_str(&r->tq);
-	est = pg_query_value(r->db, "SELECT pg_catalog.greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
-								"WHERE oid = pg_catalog.to_regclass($1)", 1, p1, err);
-	r->total = est ? atoll(est) : 0;
-	free(est);
-	return 0;
+	if (*empty)
+		return 0;
+	return estimate_total(r, err);
 }
 
 /*
@@ -319,10 +420,12 @@ read_high_water(backfill_run *r, bool *empty, shunt_error *err)
  * again by ctid rather than by three lookups of the key index.  A row
  * updated by the application in between has a new ctid: it is skipped like
  * a locked one.  In the same statement, so in the same transaction, the
- * position is checkpointed ($LIMIT+1..+3: migration id, schema, table).
- * The result: rows updated, keys seen, and the last key seen.  Rows skipped
- * leave their range to be revisited.  With skip_locked false (the revisit
- * pass) locked rows are waited for, under lock_timeout.
+ * position is checkpointed ($LIMIT+1..+3: migration id, schema, table;
+ * $LIMIT+4: the current rate, for shunt status), and so is the range of a
+ * batch that skipped rows: appended to the revisit list, it commits with
+ * the position that walked past it, or not at all.  The result: rows
+ * updated, keys seen, and the last key seen.  With skip_locked false (the
+ * revisit pass) locked rows are waited for, under lock_timeout.
  */
 static void
 batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
@@ -387,8 +490,26 @@ batch_sql(backfill_run *r, shunt_buf *sql, bool skip_locked)
 					"last_key = (SELECT ARRAY[", r->db->state_q);
 	for (size_t i = 0; i < n; i++)
 		buf_printf(sql, "%sk%zu", i ? ", " : "", i + 1);
-	buf_printf(sql, "] FROM last), updated_at = pg_catalog.now() "
-					"WHERE migration_id = $%d::bigint AND table_schema = $%d AND table_name = $%d "
+	buf_printf(sql, "] FROM last), updated_at = pg_catalog.now(), rows_per_second = $%d::float8", limit + 4);
+	if (skip_locked) {
+		/* [previous last key or null, this batch's last key], as
+		 * run_pass appends it to r->revisit */
+		buf_put(sql, ", revisit = CASE WHEN (SELECT pg_catalog.count(*) FROM upd) < "
+					 "(SELECT pg_catalog.count(*) FROM keys) THEN revisit || pg_catalog.jsonb_build_array("
+					 "pg_catalog.jsonb_build_array(");
+		if (r->have_last) {
+			buf_put(sql, "pg_catalog.to_jsonb(ARRAY[");
+			for (size_t i = 0; i < n; i++)
+				buf_printf(sql, "%s$%zu::%s::text", i ? ", " : "", i + 1, r->types[i]);
+			buf_put(sql, "])");
+		} else
+			buf_put(sql, "NULL::jsonb");
+		buf_put(sql, ", (SELECT pg_catalog.to_jsonb(ARRAY[");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(sql, "%sk%zu", i ? ", " : "", i + 1);
+		buf_put(sql, "]) FROM last))) ELSE revisit END");
+	}
+	buf_printf(sql, " WHERE migration_id = $%d::bigint AND table_schema = $%d AND table_name = $%d "
 					"AND EXISTS (SELECT FROM last) RETURNING 1) ",
 			   limit + 1, limit + 2, limit + 3);
 	buf_put(sql, "SELECT (SELECT pg_catalog.count(*) FROM upd), (SELECT pg_catalog.count(*) FROM keys)");
@@ -405,20 +526,28 @@ set_session(shunt_db *db, const char *name, const char *value, shunt_error *err)
 	return pg_exec_command(db, "SELECT pg_catalog.set_config($1, $2, false)", 2, params, err);
 }
 
+/*
+ * Progress while running never claims 100%: the total is an estimate, and
+ * when the rows done pass it (or it is unknown) the percentage stops at
+ * 99.9 (or is left out) until the last batch.
+ */
 static void
 report(backfill_run *r, bool final)
 {
 	double secs = (double) (now_ms() - r->started_ms) / 1000.0;
+	double rate = current_rate(r);
+	bool known = r->total > 0;
 	long long total = r->total > r->rows_done ? r->total : r->rows_done;
-	double rate = secs > 0 ? (double) r->rows_done / secs : 0.0;
-	double pct = total ? 100.0 * (double) r->rows_done / (double) total : 100.0;
+	double pct = known ? 100.0 * (double) r->rows_done / (double) total : 0.0;
 
 	if (final) {
 		if (r->opts->progress_bar)
 			fprintf(stderr, "\r\033[K");
-		log_info("backfill %s: %lld rows in %.1f s", buf_str(&r->tq), r->rows_done, secs);
+		log_info("backfill %s: %lld rows in %.1f s", buf_str(&r->tq), r->rows_done - r->rows_at_start, secs);
 		return;
 	}
+	if (pct > 99.9)
+		pct = 99.9;
 	if (r->opts->progress_bar) {
 		char bar[31];
 		int filled = (int) (pct * 30 / 100);
@@ -427,13 +556,21 @@ report(backfill_run *r, bool final)
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < filled ? '#' : '.';
 		bar[30] = '\0';
-		fprintf(stderr, "\r\033[Kbackfill [%s] %5.1f%% %lld/~%lld rows %.0f rows/s ETA %.0fs%s%s", bar, pct,
-				r->rows_done, total, rate, eta, r->waiting[0] ? " waiting: " : "", r->waiting);
+		if (known)
+			fprintf(stderr, "\r\033[Kbackfill [%s] %5.1f%% %lld/~%lld rows %.0f rows/s ETA %.0fs%s%s", bar,
+					pct, r->rows_done, total, rate, eta, r->waiting[0] ? " waiting: " : "", r->waiting);
+		else
+			fprintf(stderr, "\r\033[Kbackfill %lld rows (total unknown) %.0f rows/s%s%s", r->rows_done, rate,
+					r->waiting[0] ? " waiting: " : "", r->waiting);
 		fflush(stderr);
 		return;
 	}
-	log_info("backfill %s: %lld of ~%lld rows (%.0f%%), %.0f rows/s%s%s", buf_str(&r->tq), r->rows_done, total,
-			 pct, rate, r->waiting[0] ? ", waiting: " : "", r->waiting);
+	if (known)
+		log_info("backfill %s: %lld of ~%lld rows (%.0f%%), %.0f rows/s%s%s", buf_str(&r->tq), r->rows_done,
+				 total, pct < 99.0 ? pct : 99.0, rate, r->waiting[0] ? ", waiting: " : "", r->waiting);
+	else
+		log_info("backfill %s: %lld rows (total unknown), %.0f rows/s%s%s", buf_str(&r->tq), r->rows_done, rate,
+				 r->waiting[0] ? ", waiting: " : "", r->waiting);
 }
 
 static void
@@ -462,16 +599,42 @@ pace(backfill_run *r, pg_throttle *th, backfill_sizer *sizer, int64_t pass_start
 	else
 		sizer->fixed = opts->batch_size;
 	if (opts->batch_delay_ms > 0)
-		pg_lock_sleep_ms((long) opts->batch_delay_ms);
+		interrupt_sleep_ms((long) opts->batch_delay_ms);
 	rate = th->tuned_rows_per_second > 0 ? th->tuned_rows_per_second : opts->max_rows_per_second;
 	if (rate > 0) {
 		double min_ms = 1000.0 * (double) pass_rows / rate;
 		int64_t spent = now_ms() - pass_start;
 
 		if (min_ms > (double) spent)
-			pg_lock_sleep_ms((long) (min_ms - (double) spent));
+			interrupt_sleep_ms((long) (min_ms - (double) spent));
 	}
+	/* a batch boundary: the checkpoint is what the last batch committed */
+	if (interrupt_requested())
+		return interrupt_error(err);
 	return 0;
+}
+
+/*
+ * The retry budget of a batch ran out on lock timeouts, deadlocks or
+ * serialisation failures (an application transaction holding a row of a
+ * revisit range for minutes): a lock problem, not a broken migration.  The
+ * error says so (SHUNT_E_LOCK_TIMEOUT keeps the start resumable instead of
+ * rolling it back) and how to go on; the server's SQLSTATE is kept.
+ */
+static void
+give_up(backfill_run *r, shunt_error *err, int64_t failing_ms)
+{
+	char sqlstate[6], server[256];
+
+	memcpy(sqlstate, err->sqlstate, sizeof(sqlstate));
+	snprintf(server, sizeof(server), "%s", err->message);
+	shunt_error_set(err, SHUNT_E_LOCK_TIMEOUT, "backfill of %s gave up: a batch could not lock its rows for %lld ms",
+					buf_str(&r->tq), (long long) failing_ms);
+	memcpy(err->sqlstate, sqlstate, sizeof(sqlstate));
+	shunt_error_detail(err, "The last attempt failed with: %s. The checkpoint is kept: %lld rows are done.",
+					   server, r->rows_done);
+	shunt_error_hint(err, "Once the transactions holding those rows end, run shunt backfill to continue "
+						  "(or raise --lock-retry-total); shunt rollback undoes the start.");
 }
 
 /*
@@ -483,7 +646,7 @@ static int
 run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt_error *err)
 {
 	shunt_buf sql = SHUNT_BUF_INIT;
-	const char **params = shunt_xcalloc(2 * r->n + 4, sizeof(char *));
+	const char **params = shunt_xcalloc(2 * r->n + 5, sizeof(char *));
 	backfill_sizer sizer;
 	int64_t pass_start = now_ms(), failing_since = 0;
 	long long pass_rows = 0;
@@ -493,7 +656,7 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 	backfill_sizer_init(&sizer, r->opts->batch_size, r->opts->target_batch_ms);
 	for (;;) {
 		int batch, np = 0;
-		char limit[32];
+		char limit[32], rate[32];
 		int64_t t0;
 		PGresult *res;
 		long long updated, seen;
@@ -512,6 +675,8 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 		params[np++] = r->id_text;
 		params[np++] = r->schema;
 		params[np++] = r->table;
+		snprintf(rate, sizeof(rate), "%.1f", current_rate(r));
+		params[np++] = rate;
 
 		t0 = now_ms();
 		res = pg_exec_params(r->db, buf_str(&sql), np, params, err);
@@ -523,12 +688,11 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 			if (failing_since == 0)
 				failing_since = t0;
 			if (now_ms() - failing_since > r->db->lock_retry_ms) {
-				shunt_error_add_context(err, "a batch could not lock its rows for %lld ms",
-										(long long) (now_ms() - failing_since));
+				give_up(r, err, now_ms() - failing_since);
 				goto done;
 			}
 			backfill_sizer_failed(&sizer);
-			pg_lock_sleep_ms(100);
+			interrupt_sleep_ms(100);
 			continue;
 		}
 		failing_since = 0;
@@ -539,7 +703,8 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 			break; /* no keys left below the bound */
 		}
 		if (skip_locked && updated < seen) {
-			/* rows held by the application: come back for this range */
+			/* rows held by the application: come back for this range; the
+			 * batch's statement has added it to the stored list too */
 			json_t *range = json_array();
 			char **hi = shunt_xcalloc(r->n, sizeof(char *));
 
@@ -560,10 +725,6 @@ run_pass(backfill_run *r, char **bound, bool skip_locked, pg_throttle *th, shunt
 		pass_rows += updated;
 		fault_point("backfill:after-batch:%d", ++r->batches);
 		backfill_sizer_observe(&sizer, batch, now_ms() - t0);
-		/* the batch checkpointed its position itself; the revisit list
-		 * changes rarely and is saved separately */
-		if (skip_locked && updated < seen && save_checkpoint(r, "running", err) != 0)
-			goto done;
 		if (r->opts->progress && now_ms() - r->last_report_ms >= (r->opts->progress_bar ? 250 : 5000)) {
 			report(r, false);
 			r->last_report_ms = now_ms();
@@ -629,8 +790,9 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 	pg_throttle th;
 	bool found = false, finished = false, empty = false;
 	bool direct = set_clause != NULL && set_clause[0] != '@';
+	bool session_set = false;
 	char lt[32];
-	char *sp = NULL;
+	char *sp = NULL, *old_sp = NULL;
 	int rc = -1;
 
 	memset(&r, 0, sizeof(r));
@@ -662,9 +824,30 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 		rc = 0;
 		goto done;
 	}
-	if (found)
+	/* lock_timeout bounds a revisit batch's wait for application row
+	 * locks (and the ANALYZE's wait); up expressions name tables
+	 * unqualified, as an old-version client on the application schema
+	 * would; shunt.backfill tells the sync trigger that this session
+	 * computes the new columns itself.  Reset at the end, also on errors:
+	 * the phase's next steps run on this session. */
+	snprintf(lt, sizeof(lt), "%lld", (long long) db->lock_timeout_ms);
+	sp = pg_ident(db, schema);
+	old_sp = pg_query_value(db, "SELECT pg_catalog.current_setting('search_path')", 0, NULL, err);
+	if (old_sp == NULL)
+		goto done;
+	session_set = true;
+	if (set_session(db, "lock_timeout", lt, err) != 0 || set_session(db, "search_path", sp, err) != 0 ||
+		set_session(db, "shunt.backfill", direct ? "on" : "off", err) != 0)
+		goto done;
+	if (ensure_statistics(&r, err) != 0)
+		goto done;
+	if (found) {
 		log_info("backfill %s: resuming after %lld rows", buf_str(&r.tq), r.rows_done);
-	else {
+		/* an estimate stored by a version that wrote rows done instead,
+		 * or none: estimate again */
+		if (r.total <= r.rows_done && estimate_total(&r, err) != 0)
+			goto done;
+	} else {
 		if (read_high_water(&r, &empty, err) != 0)
 			goto done;
 		if (empty) {
@@ -678,15 +861,6 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 			shunt_error_set(err, SHUNT_E_INTERNAL, "a backfill needs a migration to checkpoint in");
 		goto done;
 	}
-	/* lock_timeout bounds a revisit batch's wait for application row
-	 * locks; up expressions name tables unqualified, as an old-version
-	 * client on the application schema would; shunt.backfill tells the
-	 * sync trigger that this session computes the new columns itself. */
-	snprintf(lt, sizeof(lt), "%lld", (long long) db->lock_timeout_ms);
-	sp = pg_ident(db, schema);
-	if (set_session(db, "lock_timeout", lt, err) != 0 || set_session(db, "search_path", sp, err) != 0 ||
-		set_session(db, "shunt.backfill", direct ? "on" : "off", err) != 0)
-		goto done;
 	rc = run_pass(&r, r.high, true, &th, err);
 	if (rc == 0)
 		rc = run_revisits(&r, &th, err);
@@ -694,18 +868,22 @@ pg_backfill_table(shunt_db *db, const char *schema, const char *table, const cha
 		if (opts->progress)
 			report(&r, true);
 		rc = save_checkpoint(&r, "done", err);
-	}
-	if (!pg_exec_connection_lost(db)) {
+	} else if (opts->progress_bar)
+		fprintf(stderr, "\r\033[K");
+done:
+	if (session_set && !pg_exec_connection_lost(db)) {
 		shunt_error ignore;
 
 		set_session(db, "lock_timeout", "0", &ignore);
-		set_session(db, "search_path", "", &ignore);
+		/* as the phase had it: its later steps (index builds with user
+		 * expressions) resolve names on the application schema too */
+		set_session(db, "search_path", old_sp, &ignore);
 		set_session(db, "shunt.backfill", "off", &ignore);
 	}
-done:
 	if (rc != 0)
 		shunt_error_add_context(err, "while backfilling %s", buf_str(&r.tq));
 	free(sp);
+	free(old_sp);
 	free_strings(r.last, r.n);
 	free_strings(r.high, r.n);
 	free_strings(r.cols, r.n);

@@ -64,6 +64,10 @@ session_setup(shunt_db *db, shunt_error *err)
 	PGresult *res;
 
 	PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
+	/* the signal handler may only call PQcancel(): the cancel object (the
+	 * backend's pid and key) is made now, not when the signal comes */
+	pg_exec_forget_cancel(db);
+	db->cancel = PQgetCancel(db->conn);
 
 	db->server_version = PQserverVersion(db->conn);
 	/* Every statement shunt sends is schema-qualified; an empty search_path
@@ -134,6 +138,7 @@ pg_conn_free(shunt_db *db)
 
 		PQclear(res);
 	}
+	pg_exec_forget_cancel(db);
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	free(db->conninfo);

@@ -31,6 +31,8 @@ typedef struct shunt_db {
 	char *state_schema;    /* unquoted */
 	char *state_q;         /* quoted state schema, for SQL text */
 	int server_version;    /* PQserverVersion */
+	PGcancel *cancel;      /* prepared at connect time: PQcancel() from the
+						    * SIGINT/SIGTERM handler (core/interrupt.h) */
 } shunt_db;
 
 /*
@@ -47,7 +49,8 @@ const char *pg_conn_resolve(const char *db_arg);
  */
 shunt_db *pg_conn_open(const char *db_arg, const char *state_schema, shunt_error *err);
 
-/* Re-establishes a lost connection (server restart); 0 or -1. */
+/* Re-establishes a lost connection (server restart); 0 or -1.  The
+ * session is set up again and its cancel object renewed. */
 int pg_conn_reset(shunt_db *db, shunt_error *err);
 
 void pg_conn_free(shunt_db *db);

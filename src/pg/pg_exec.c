@@ -7,7 +7,35 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/interrupt.h"
 #include "core/log.h"
+
+/* The cancel object of the connection whose statement is running, for the
+ * signal handler; NULL between statements.  No threads: one at a time. */
+static PGcancel *volatile running_cancel;
+
+/* The interrupt hook: runs in the signal handler, so it only calls
+ * PQcancel(), which libpq documents as safe there. */
+static void
+cancel_running(void)
+{
+	char errbuf[256];
+	PGcancel *c = running_cancel;
+
+	if (c != NULL)
+		(void) PQcancel(c, errbuf, (int) sizeof(errbuf));
+}
+
+void
+pg_exec_forget_cancel(shunt_db *db)
+{
+	if (db->cancel == NULL)
+		return;
+	if (running_cancel == db->cancel)
+		running_cancel = NULL;
+	PQfreeCancel(db->cancel);
+	db->cancel = NULL;
+}
 
 static void
 copy_field(char *dst, size_t size, const PGresult *res, int field)
@@ -45,6 +73,15 @@ pg_exec_fill_error(shunt_db *db, const PGresult *res, shunt_error *err)
 	err->position = pos ? (int) strtol(pos, NULL, 10) : 0;
 	if (strcmp(err->sqlstate, SHUNT_SQLSTATE_LOCK_NOT_AVAILABLE) == 0)
 		err->code = SHUNT_E_LOCK_TIMEOUT;
+	/* cancelled by our own signal handler, not by a statement_timeout
+	 * (which the retry logic may treat as transient) */
+	if (strcmp(err->sqlstate, SHUNT_SQLSTATE_QUERY_CANCELED) == 0 && interrupt_requested()) {
+		char sqlstate[6];
+
+		memcpy(sqlstate, err->sqlstate, sizeof(sqlstate));
+		interrupt_error(err);
+		memcpy(err->sqlstate, sqlstate, sizeof(sqlstate));
+	}
 }
 
 PGresult *
@@ -59,10 +96,17 @@ pg_exec_params(shunt_db *db, const char *sql, int nparams,
 	/* Without parameters the simple query protocol runs the text as is,
 	 * several statements included (a user's sql operation); with them the
 	 * extended protocol keeps values out of the SQL text. */
+	interrupt_set_cancel_hook(cancel_running);
+	running_cancel = db->cancel;
+	/* XXX: a signal between here and the server starting the statement
+	 * cancels nothing (the backend is idle); the loops poll
+	 * interrupt_requested() between statements, so only that one
+	 * statement runs to its end. */
 	if (nparams == 0)
 		res = PQexec(db->conn, sql);
 	else
 		res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	running_cancel = NULL;
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;

@@ -14,6 +14,10 @@
  * Executes sql with text parameters, also in dry-run mode (reads and shunt's
  * own bookkeeping).  Returns the result (caller PQclear()s) or NULL with err
  * filled.  With db->echo the statement is printed to stderr first.
+ *
+ * While it runs, SIGINT/SIGTERM (core/interrupt.h) cancel it on the server;
+ * a statement cancelled that way fails with SHUNT_E_CANCELLED (SQLSTATE
+ * 57014 kept), while a 57014 of a statement_timeout stays SHUNT_E_DB.
  */
 PGresult *pg_exec_params(shunt_db *db, const char *sql, int nparams,
 						 const char *const *params, shunt_error *err);
@@ -32,6 +36,10 @@ char *pg_value_dup(const PGresult *res, int row, int col);
  * err->code tells). */
 char *pg_query_value(shunt_db *db, const char *sql, int nparams,
 					 const char *const *params, shunt_error *err);
+
+/* Drops db's cancel object (before the connection is closed or reset);
+ * makes sure the signal handler no longer uses it. */
+void pg_exec_forget_cancel(shunt_db *db);
 
 /* True when the connection was lost (server restart, network). */
 bool pg_exec_connection_lost(shunt_db *db);

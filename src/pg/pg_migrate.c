@@ -100,6 +100,24 @@ record_error(shunt_db *db, long long id, const shunt_error *e)
 	buf_release(&sql);
 }
 
+/*
+ * A phase stopped by SIGINT/SIGTERM (core/interrupt.h) at a checkpoint:
+ * the one line the user reads says what happened and how to go on.
+ */
+static void
+cancelled_message(shunt_error *err, const char *phase, const char *name, const char *how)
+{
+	shunt_buf b = SHUNT_BUF_INIT;
+	size_t len;
+
+	buf_init(&b);
+	buf_printf(&b, "%s: the %s of \"%s\" stopped at its last checkpoint; %s", err->message, phase, name, how);
+	len = b.len < sizeof(err->message) - 1 ? b.len : sizeof(err->message) - 1;
+	memcpy(err->message, buf_str(&b), len);
+	err->message[len] = '\0';
+	buf_release(&b);
+}
+
 /* Loads the stored plan of m. */
 static int
 load_plan(const pg_state_migration *m, plan *p, shunt_error *err)
@@ -360,9 +378,19 @@ pg_migrate_start(shunt_db *db, const shunt_migration *mig, const migrate_opts *o
 
 		init_ctx(&ctx, db, o, id, vs, mig);
 		if (pg_run_phase(&ctx, &p.start, "start", from, err) != 0) {
-			shunt_error saved = *err;
+			shunt_error saved;
 			shunt_error e2;
 
+			/* another shunt took the migration over after a lost
+			 * connection: its state is not ours to record or undo */
+			if (err->code == SHUNT_E_REFUSED)
+				goto done;
+			if (err->code == SHUNT_E_CANCELLED) {
+				cancelled_message(err, "start", mig->name, "run shunt backfill to continue it");
+				shunt_error_hint(err, "shunt backfill (or the same shunt start) continues from the checkpoint; "
+									  "shunt rollback undoes the start.");
+			}
+			saved = *err;
 			record_error(db, id, err);
 			hook_failure(mig->name, o->schema, vs, &saved);
 			if (saved.code == SHUNT_E_LOCK_TIMEOUT || saved.code == SHUNT_E_CONNECT ||
@@ -454,6 +482,10 @@ pg_migrate_complete(shunt_db *db, const migrate_opts *o, shunt_error *err)
 	} else
 		from = m->step;
 	if (pg_run_phase(&ctx, &p.complete, "complete", from, err) != 0) {
+		if (err->code == SHUNT_E_REFUSED)
+			goto done; /* taken over after a lost connection */
+		if (err->code == SHUNT_E_CANCELLED)
+			cancelled_message(err, "complete", m->name, "run shunt complete again to continue it");
 		record_error(db, m->id, err);
 		hook_failure(m->name, o->schema, m->version_schema, err);
 		shunt_error_add_context(err, "complete is resumable: run shunt complete again");
@@ -523,6 +555,10 @@ pg_migrate_rollback(shunt_db *db, const migrate_opts *o, shunt_error *err)
 	else
 		m->started_steps = started;
 	if (run_rollback(db, o, m->id, m->version_schema, mig, &p, from, m->started_steps, err) != 0) {
+		if (err->code == SHUNT_E_REFUSED)
+			goto done; /* taken over after a lost connection */
+		if (err->code == SHUNT_E_CANCELLED)
+			cancelled_message(err, "rollback", m->name, "run shunt rollback again to continue it");
 		record_error(db, m->id, err);
 		hook_failure(m->name, o->schema, m->version_schema, err);
 		shunt_error_add_context(err, "rollback is resumable: run shunt rollback again");

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/hooks.h"
 #include "core/fault.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
@@ -63,6 +64,30 @@ views_sql(run_ctx *ctx, char ***sql, size_t *n, shunt_error *err)
 done:
 	model_release(&m);
 	return rc;
+}
+
+/* Rows the backfill of schema.table recorded as done (all runs), for the
+ * after-backfill hook's SHUNT_ROWS; -1 when unknown. */
+static long long
+backfill_rows(run_ctx *ctx, const char *schema, const char *table)
+{
+	shunt_buf sql = SHUNT_BUF_INIT;
+	char id[32];
+	const char *params[3] = { id, schema, table };
+	shunt_error ignore;
+	char *v;
+	long long rows;
+
+	snprintf(id, sizeof(id), "%lld", ctx->migration_id);
+	buf_init(&sql);
+	buf_printf(&sql, "SELECT rows_done FROM %s.backfills WHERE migration_id = $1::bigint "
+					 "AND table_schema = $2 AND table_name = $3", ctx->db->state_q);
+	v = pg_query_value(ctx->db, buf_str(&sql), 3, params, &ignore);
+	buf_release(&sql);
+	/* no row: an empty table, nothing to do */
+	rows = v ? strtoll(v, NULL, 10) : ignore.code == SHUNT_OK ? 0 : -1;
+	free(v);
+	return rows;
 }
 
 static void
@@ -121,6 +146,7 @@ run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 		if (rc == 0) {
 			shunt_error e;
 
+			h.rows = backfill_rows(ctx, s->table_schema, s->table);
 			if (hooks_run(HOOK_AFTER_BACKFILL, &h, &e) != 0)
 				log_warning("%s", e.message);
 		}
@@ -166,12 +192,29 @@ reconnect(run_ctx *ctx, shunt_error *err)
 		shunt_error e;
 
 		log_warning("the connection was lost (%s); reconnecting (attempt %d)", err->message, attempt);
-		pg_lock_sleep_ms(1000);
+		if (interrupt_sleep_ms(1000))
+			return interrupt_error(err);
 		if (pg_conn_reset(ctx->db, &e) != 0)
 			continue;
 		if (pg_state_lock(ctx->db, ctx->schema, &e) != 0) {
+			/* Another shunt took over (someone ran shunt backfill while
+			 * this one was cut off): do not race it, and do not touch the
+			 * migration's state, which is now its to change.  The caller
+			 * sees SHUNT_E_REFUSED (no step of a phase fails with it
+			 * otherwise) and must not roll back or record anything. */
 			*err = e;
-			return -1; /* another shunt took over: do not race it */
+			if (e.code == SHUNT_E_REFUSED) {
+				char detail[sizeof(e.detail)];
+
+				snprintf(detail, sizeof(detail), "%s", e.detail);
+				shunt_error_set(err, SHUNT_E_REFUSED,
+								"another shunt process took over the migration of schema \"%s\" while the "
+								"connection was lost", ctx->schema);
+				shunt_error_detail(err, "%s%sThis process stopped without changing the migration's state.",
+								   detail, detail[0] ? " " : "");
+				shunt_error_hint(err, "Let the other process finish; shunt status shows its progress.");
+			}
+			return -1;
 		}
 		log_info("reconnected");
 		return 0;
@@ -235,6 +278,14 @@ pg_run_phase(run_ctx *ctx, const plan_phase *ph, const char *phase, int from, sh
 			if (checkpoint(ctx, (int) i + 1, err) != 0)
 				return -1;
 			continue;
+		}
+		/* between steps: everything before is checkpointed */
+		if (interrupt_requested()) {
+			interrupt_error(err);
+			shunt_error_add_context(err, "before %s step %zu: %s", phase, i + 1, s->what);
+			if (!pg_exec_connection_lost(ctx->db))
+				set_search_path(ctx, NULL, &ignore);
+			return -1;
 		}
 		log_info("%s: step %zu/%zu: %s", phase, i + 1, ph->n, s->what);
 		fault_point("%s:before-step:%zu", phase, i + 1);

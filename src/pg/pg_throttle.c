@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
@@ -82,13 +83,15 @@ replica_lag_ms(pg_throttle *t, uint64_t current, uint64_t min_replay, int64_t no
 static int
 check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 {
-	const char *params[2] = { t->app_schema, t->table_q };
+	char max_slot[32];
+	const char *params[3] = { t->app_schema, t->table_q, max_slot };
 	shunt_buf sql = SHUNT_BUF_INIT;
 	PGresult *res;
 	int64_t now = now_ms();
 	int rc = -1;
 
 	reason[0] = '\0';
+	snprintf(max_slot, sizeof(max_slot), "%lld", (long long) t->max_slot_lag_bytes);
 	buf_init(&sql);
 	/* one round trip for everything */
 	buf_printf(&sql,
@@ -101,13 +104,19 @@ check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 		"       (SELECT min(replay_lsn)::text FROM pg_catalog.pg_stat_replication WHERE replay_lsn IS NOT NULL), "
 		"       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication), "
 		"       (SELECT max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn))::bigint "
-		"          FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL), "
-		"       (SELECT slot_name FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL "
+		"          FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND active), "
+		"       (SELECT slot_name FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND active "
 		"         ORDER BY restart_lsn LIMIT 1), "
 		"       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_progress_vacuum "
-		"         WHERE relid = pg_catalog.to_regclass($2)) ",
+		"         WHERE relid = pg_catalog.to_regclass($2)), "
+		"       (SELECT pg_catalog.string_agg(pg_catalog.format('\"%%s\" (%%s MB)', slot_name, "
+		"               pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint / 1048576), "
+		"               ', ' ORDER BY slot_name) "
+		"          FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND NOT active "
+		"           AND $3::bigint > 0 "
+		"           AND pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn) > $3::bigint) ",
 		t->db->state_q, t->db->state_q, t->db->state_q);
-	res = pg_exec_params(t->db, buf_str(&sql), 2, params, err);
+	res = pg_exec_params(t->db, buf_str(&sql), 3, params, err);
 	buf_release(&sql);
 	if (res == NULL)
 		return -1;
@@ -127,6 +136,14 @@ check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 			rc = 0;
 			goto done;
 		}
+	}
+	/* An inactive slot (no consumer connected) only counts once its
+	 * consumer is back: an abandoned one would stop the backfill for good.
+	 * Said once, since it retains WAL whatever the backfill does. */
+	if (!PQgetisnull(res, 0, 9) && !t->warned_inactive_slots) {
+		log_warning("inactive replication slots retain more WAL than --max-slot-lag: %s; the backfill does "
+					"not wait for them (drop a slot that is no longer used)", PQgetvalue(res, 0, 9));
+		t->warned_inactive_slots = true;
 	}
 	if (t->max_slot_lag_bytes > 0 && !PQgetisnull(res, 0, 6)) {
 		long long retained = atoll(PQgetvalue(res, 0, 6));
@@ -183,7 +200,9 @@ pg_throttle_wait(pg_throttle *t, void (*report)(void *arg, const char *reason), 
 		}
 		if (reason[0] == '\0')
 			return 0;
-		pg_lock_sleep_ms(CHECK_INTERVAL_MS);
+		/* waiting holds nothing: a signal can stop it at once */
+		if (interrupt_sleep_ms(CHECK_INTERVAL_MS))
+			return interrupt_error(err);
 	}
 }
 

@@ -10,7 +10,9 @@
  *     the primary's WAL positions sampled here (pg_stat_replication's
  *     replay_lag stops moving while replay is stuck), against
  *     --max-replica-lag;
- *   - replication slots: WAL a slot retains, against --max-slot-lag;
+ *   - replication slots: WAL an active slot retains, against
+ *     --max-slot-lag (inactive ones, which may be abandoned, are named in
+ *     a warning once but never make the job wait);
  *   - vacuum: a (auto)vacuum working on the table itself; the backfill
  *     makes dead tuples and should let it finish rather than race it.
  * It blocks while any of them says so and reports why, on stderr and in the
@@ -47,6 +49,7 @@ typedef struct pg_throttle {
 	int n_samples;
 	int next_sample;
 	char last_reason[256];
+	bool warned_inactive_slots;
 } pg_throttle;
 
 void pg_throttle_init(pg_throttle *t, shunt_db *db, const char *app_schema, const char *table_q);
@@ -55,7 +58,8 @@ void pg_throttle_init(pg_throttle *t, shunt_db *db, const char *app_schema, cons
  * Returns once nothing asks the job to wait; *reason_out (may be NULL) is
  * set to a description of the last wait, "" if none.  Calls report(arg,
  * reason) when a wait begins, changes or ends (reason "") so the caller can
- * record it.  0, or -1 with err on a database error.
+ * record it.  0, or -1 with err on a database error or when SIGINT/SIGTERM
+ * arrived (SHUNT_E_CANCELLED, see core/interrupt.h).
  */
 int pg_throttle_wait(pg_throttle *t, void (*report)(void *arg, const char *reason), void *arg,
 					 shunt_error *err);
