@@ -84,6 +84,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshunt_internal.a $(BUILD)/libshunt.
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libshunt_internal.a \
 	    $(BUILD)/libshunt.a $(LDFLAGS) $(LIBS) -lcmocka
 
+# Test drivers (tests/tools/*.c): small programs the integration tests run
+# against internals that have no CLI command yet.
+TOOL_SRC    := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libshunt_internal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libshunt_internal.a $(LDFLAGS) $(LIBS)
+
 # shunt-load: the load generator and plot writer of the demo and the
 # benchmarks (bench/load, bench/plot).  Built for demo and bench, not by all;
 # it links libpq and only the core objects it uses, so the code it measures
@@ -105,13 +114,15 @@ deps:
 check-unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-check-integration: all
-	@SHUNT_BIN=$(abspath $(SHUNT_BIN)) tests/run-integration.sh $(TESTS)
+check-integration: all $(TOOL_BIN)
+	@SHUNT_BIN=$(abspath $(SHUNT_BIN)) SHUNT_TOOLS=$(abspath $(BUILD)/tests/tools) \
+	    tests/run-integration.sh $(TESTS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
-	@SHUNT_BIN=$(abspath $(SHUNT_BIN)) tests/run-integration.sh $(TESTS)
+	@SHUNT_BIN=$(abspath $(SHUNT_BIN)) SHUNT_TOOLS=$(abspath $(BUILD)/tests/tools) \
+	    tests/run-integration.sh $(TESTS)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check-unit check-integration

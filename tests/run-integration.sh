@@ -21,7 +21,8 @@
 # trap in cluster.sh); the run dir with logs and data dirs is removed on
 # success and kept on failure or with SHUNT_TEST_NOCLEAN=1.
 #
-# Environment: SHUNT_BIN (default ./shunt), SHUNT_TEST_AS_OWNER=1 (same as
+# Environment: SHUNT_BIN (default ./shunt), SHUNT_TOOLS (the test drivers of
+# tests/tools, default build/tests/tools), SHUNT_TEST_AS_OWNER=1 (same as
 # --as-owner: files connect as a non-superuser database owner),
 # SHUNT_TEST_JOBS (default for -j, as make passes no flags),
 # SHUNT_TEST_TIMEOUT (seconds per file, default 600), SHUNT_TEST_TMPDIR,
@@ -107,6 +108,7 @@ fi
 source "$ROOT/tests/lib/cluster.sh"
 
 export SHUNT_BIN=${SHUNT_BIN:-$ROOT/shunt}
+export SHUNT_TOOLS=${SHUNT_TOOLS:-$ROOT/build/tests/tools}
 if [[ ! -x $SHUNT_BIN ]]; then
 	echo "# note: SHUNT_BIN=$SHUNT_BIN is not executable; files that run shunt will fail"
 fi
