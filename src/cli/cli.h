@@ -115,6 +115,14 @@ int cmd_lint_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
  * in *len.  NULL with err (SHUNT_E_IO, or SHUNT_E_INPUT past 64 MB). */
 char *cli_read_input(const char *path, size_t *len, shunt_error *err);
 
+/* online rebuild (cmd_rebuild.c) */
+int cmd_rebuild(cli_ctx *ctx, shunt_error *err);
+int cmd_cutover(cli_ctx *ctx, shunt_error *err);
+extern const char cmd_rebuild_help[];
+extern const char cmd_cutover_help[];
+extern const struct option cmd_rebuild_options[];
+int cmd_rebuild_option(cli_ctx *ctx, int id, const char *arg, shunt_error *err);
+
 /* flag, switch, complete --force (cmd_flag.c, cmd_switch.c, cmd_complete.c) */
 int cmd_flag(cli_ctx *ctx, shunt_error *err);
 int cmd_switch(cli_ctx *ctx, shunt_error *err);

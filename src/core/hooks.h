@@ -23,6 +23,8 @@
 #define HOOK_AFTER_COMPLETE "after-complete"
 #define HOOK_BEFORE_ROLLBACK "before-rollback"
 #define HOOK_AFTER_ROLLBACK "after-rollback"
+#define HOOK_BEFORE_CUTOVER "before-cutover" /* online rebuild */
+#define HOOK_AFTER_CUTOVER "after-cutover"
 #define HOOK_ON_FAILURE "on-failure"
 
 typedef struct hook_env {

@@ -128,6 +128,8 @@ run_attempt(shunt_db *db, const pg_lock_txn *t, shunt_error *err)
 		if (pg_exec_command(db, t->sql[i], 0, NULL, err) != 0)
 			goto fail;
 	}
+	if (t->body != NULL && t->body(db, t->body_arg, err) != 0)
+		goto fail;
 	if (t->checkpoint_sql != NULL &&
 		pg_exec_command(db, t->checkpoint_sql, t->n_checkpoint_params, t->checkpoint_params, err) != 0)
 		goto fail;

@@ -27,6 +27,11 @@ typedef struct pg_lock_txn {
 	const char *const *checkpoint_params;
 	const char *const *relations;  /* optional "schema.table" regclass texts (quoted) */
 	size_t n_relations;
+	/* optional, run after sql[] and before the checkpoint, in the same
+	 * transaction: statements that depend on what the locked catalog says
+	 * (the rebuild's cut-over); its failure rolls the attempt back */
+	int (*body)(shunt_db *db, void *arg, shunt_error *err);
+	void *body_arg;
 } pg_lock_txn;
 
 /*

@@ -1047,6 +1047,129 @@ done:
 	return res;
 }
 
+/* Index of the first token at or after t that is word; toks->n if none. */
+static size_t
+tok_find(const char *text, const token_list *toks, size_t t, const char *word)
+{
+	while (t < toks->n && !tok_is(text, &toks->v[t], word))
+		t++;
+	return t;
+}
+
+char *
+pg_parse_retarget(const char *def, bool trigger, const char *newname, const char *new_relation,
+				  shunt_error *err)
+{
+	token_list toks = { NULL, 0, 0 };
+	shunt_buf b = SHUNT_BUF_INIT;
+	json_t *root = NULL;
+	pg_fail fail = { "", 0 };
+	const char *what = trigger ? "trigger definition" : "index definition";
+	size_t name_at, on_at, rel_first, rel_last;
+	char *res = NULL;
+	int r;
+
+	if (newname[0] == '\0' || strlen(newname) > PG_PARSE_MAX_IDENT_LEN) {
+		shunt_error_set(err, SHUNT_E_INPUT, "invalid name \"%s\": must be 1 to %d bytes long", newname,
+						PG_PARSE_MAX_IDENT_LEN);
+		return NULL;
+	}
+	if ((r = parse_sql(def, &root, &fail, err)) != 0) {
+		if (r > 0)
+			sql_fail(err, what, def, &fail);
+		goto done;
+	}
+	if (only_statement(root, trigger ? "CreateTrigStmt" : "IndexStmt") == NULL) {
+		shunt_error_set(err, SHUNT_E_INPUT, "invalid %s: not one CREATE %s statement", what,
+						trigger ? "TRIGGER" : "INDEX");
+		goto done;
+	}
+	if ((r = scan_sql(def, &toks, &fail, err)) != 0) {
+		if (r > 0)
+			sql_fail(err, what, def, &fail);
+		goto done;
+	}
+	/* CREATE [UNIQUE] INDEX name ON [ONLY] rel ... / CREATE [CONSTRAINT]
+	 * TRIGGER name {BEFORE|AFTER|INSTEAD OF} events ON rel ...: ON is
+	 * reserved, so the first ON after the name starts the relation (a
+	 * column named on in UPDATE OF is printed quoted) */
+	name_at = tok_find(def, &toks, 0, trigger ? "TRIGGER" : "INDEX") + 1;
+	on_at = tok_find(def, &toks, name_at + 1, "ON");
+	rel_first = on_at + 1;
+	if (rel_first < toks.n && tok_is(def, &toks.v[rel_first], "ONLY"))
+		rel_first++;
+	rel_last = rel_first;
+	while (rel_last + 2 < toks.n && tok_is(def, &toks.v[rel_last + 1], "."))
+		rel_last += 2;
+	if (name_at >= toks.n || rel_last >= toks.n) {
+		shunt_error_set(err, SHUNT_E_INTERNAL, "cannot find the name and table in %s", what);
+		goto done;
+	}
+	buf_init(&b);
+	buf_putn(&b, def, toks.v[name_at].start);
+	pg_quote_ident(&b, newname);
+	buf_putn(&b, def + toks.v[name_at].end, toks.v[rel_first].start - toks.v[name_at].end);
+	buf_put(&b, new_relation);
+	buf_put(&b, def + toks.v[rel_last].end);
+	res = buf_detach(&b);
+done:
+	buf_release(&b);
+	free(toks.v);
+	json_decref(root);
+	return res;
+}
+
+char *
+pg_parse_alter_table(const char *clauses, const char *relation, shunt_error *err)
+{
+	shunt_buf b = SHUNT_BUF_INIT;
+	json_t *root = NULL, *stmt, *cmds, *cmd;
+	pg_fail fail = { "", 0 };
+	char *res = NULL;
+	size_t i;
+	int r;
+
+	buf_init(&b);
+	buf_put(&b, "ALTER TABLE ");
+	buf_put(&b, relation);
+	buf_putc(&b, ' ');
+	buf_put(&b, clauses);
+	if ((r = parse_sql(buf_str(&b), &root, &fail, err)) != 0) {
+		if (r > 0)
+			sql_fail(err, "--alter", buf_str(&b), &fail);
+		goto done;
+	}
+	stmt = only_statement(root, "AlterTableStmt");
+	if (stmt == NULL || !json_str_is(json_object_get(stmt, "objtype"), "OBJECT_TABLE")) {
+		shunt_error_set(err, SHUNT_E_INPUT, "--alter must be the clauses of one ALTER TABLE statement");
+		shunt_error_detail(err, "It is run as: %s", buf_str(&b));
+		shunt_error_hint(err, "Give only what follows ALTER TABLE name, for example --alter \"ALTER COLUMN id "
+							  "TYPE bigint, SET (fillfactor = 90)\".  Renames and SET SCHEMA are separate "
+							  "statements and cannot be part of a rebuild.");
+		goto done;
+	}
+	cmds = json_object_get(stmt, "cmds");
+	json_array_foreach(cmds, i, cmd) {
+		json_t *c = json_object_get(cmd, "AlterTableCmd");
+		json_t *def = json_object_get(json_object_get(c, "def"), "ColumnDef");
+
+		if (json_str_is(json_object_get(c, "subtype"), "AT_AlterColumnType") &&
+			json_object_get(def, "raw_default") != NULL) {
+			shunt_error_set(err, SHUNT_E_INPUT, "--alter: ALTER COLUMN ... TYPE ... USING is not supported "
+												"by the rebuild");
+			shunt_error_detail(err, "The copy converts each value with a cast to the new type.");
+			shunt_error_hint(err, "Drop the USING clause when a cast does the conversion, or add a new "
+								  "column with a migration (alter_column with up/down) instead.");
+			goto done;
+		}
+	}
+	res = buf_detach(&b);
+done:
+	buf_release(&b);
+	json_decref(root);
+	return res;
+}
+
 void
 pg_quote_ident(shunt_buf *b, const char *name)
 {

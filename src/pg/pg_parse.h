@@ -103,6 +103,25 @@ char *pg_parse_set_index_name(const char *indexdef, const char *newname,
 							  bool concurrently, shunt_error *err);
 
 /*
+ * Returns a copy of def, one CREATE INDEX (trigger false) or CREATE TRIGGER
+ * statement as pg_get_indexdef / pg_get_triggerdef print it, with the
+ * object's name replaced by newname (quoted) and the table after ON by
+ * new_relation (SQL text, already quoted): the online rebuild recreates a
+ * table's indexes and triggers on its shadow.  malloc'd, or NULL with err.
+ */
+char *pg_parse_retarget(const char *def, bool trigger, const char *newname,
+						const char *new_relation, shunt_error *err);
+
+/*
+ * Checks that clauses (what follows "ALTER TABLE name" in --alter) make one
+ * ALTER TABLE statement on relation (quoted SQL text) and returns that
+ * statement, malloc'd; NULL with err (SHUNT_E_INPUT) otherwise, also for a
+ * type change with USING, which the rebuild's cast-based copy cannot follow.
+ */
+char *pg_parse_alter_table(const char *clauses, const char *relation,
+						   shunt_error *err);
+
+/*
  * Parses arbitrary SQL (zero or more statements).  Returns 0 and stores the
  * number of statements (0 for empty or comment-only text) in *n_statements,
  * or -1 with err filled: SHUNT_E_INPUT, message `invalid SQL at line L,

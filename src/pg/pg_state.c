@@ -92,6 +92,34 @@ static const char *const state_ddl[] = {
 	")",
 	/* the contract gate's last look at pg_stat_statements (pg_gate.c) */
 	"ALTER TABLE @S@.migrations ADD COLUMN IF NOT EXISTS gate_seen jsonb",
+	/* online rebuilds (pg_rebuild.h): one open rebuild per table */
+	"CREATE TABLE IF NOT EXISTS @S@.rebuilds ("
+	"  id bigserial PRIMARY KEY,"
+	"  table_schema text NOT NULL,"
+	"  table_name text NOT NULL,"
+	"  shadow_name text NOT NULL,"
+	"  old_name text NOT NULL,"
+	"  alter_sql text,"
+	"  capture text NOT NULL DEFAULT 'trigger',"
+	"  status text NOT NULL CHECK (status IN ('copying','copied','cutover','reverted','done','aborted')),"
+	"  spec jsonb NOT NULL DEFAULT '{}',"
+	"  copy_next_block bigint NOT NULL DEFAULT 0,"
+	"  copy_end_block bigint,"
+	"  copy_done boolean NOT NULL DEFAULT false,"
+	"  rows_done bigint NOT NULL DEFAULT 0,"
+	"  rows_total bigint,"
+	"  size_before bigint,"
+	"  size_after bigint,"
+	"  lock_ms double precision,"
+	"  waiting_reason text,"
+	"  started_by text NOT NULL DEFAULT CURRENT_USER,"
+	"  started_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+	"  updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+	"  cutover_at timestamptz,"
+	"  finished_at timestamptz"
+	")",
+	"CREATE UNIQUE INDEX IF NOT EXISTS rebuilds_one_open ON @S@.rebuilds (table_schema, table_name) "
+	"  WHERE status IN ('copying','copied','cutover','reverted')",
 	NULL
 };
 

@@ -482,6 +482,77 @@ test_index_rename_errors(void **state)
 									 "syntax error at end of input");
 }
 
+/* ---- pg_parse_retarget, pg_parse_alter_table (the online rebuild) ---- */
+
+static void
+expect_retarget(const char *def, bool trigger, const char *name, const char *rel, const char *want)
+{
+	shunt_error err;
+	char *got;
+
+	shunt_error_clear(&err);
+	got = pg_parse_retarget(def, trigger, name, rel, &err);
+	if (got == NULL)
+		fail_msg("retarget failed for [%s]: %s", def, err.message);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+test_retarget(void **state)
+{
+	shunt_error err;
+
+	(void)state;
+	expect_retarget("CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)", false, "_shunt_rb_t_pkey",
+					"\"public\".\"_shunt_rb_t\"",
+					"CREATE UNIQUE INDEX \"_shunt_rb_t_pkey\" ON \"public\".\"_shunt_rb_t\" USING btree (id)");
+	/* quoted names that contain ON and dots stay intact in the rest */
+	expect_retarget("CREATE INDEX \"a ON b\" ON \"s.x\".\"t ON\" USING btree (\"on\") WHERE (\"on\" > 0)", false, "n",
+					"s2.t2", "CREATE INDEX \"n\" ON s2.t2 USING btree (\"on\") WHERE (\"on\" > 0)");
+	expect_retarget("CREATE TRIGGER audit AFTER INSERT OR UPDATE OF \"on\" ON public.t FOR EACH ROW "
+					"EXECUTE FUNCTION public.audit()", true, "audit", "public._shunt_rb_t",
+					"CREATE TRIGGER \"audit\" AFTER INSERT OR UPDATE OF \"on\" ON public._shunt_rb_t FOR EACH ROW "
+					"EXECUTE FUNCTION public.audit()");
+	expect_retarget("CREATE CONSTRAINT TRIGGER c AFTER DELETE ON t FROM public.other DEFERRABLE "
+					"INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION f()", true, "c", "s.t2",
+					"CREATE CONSTRAINT TRIGGER \"c\" AFTER DELETE ON s.t2 FROM public.other DEFERRABLE "
+					"INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION f()");
+	shunt_error_clear(&err);
+	assert_null(pg_parse_retarget("CREATE TABLE t (a int)", false, "n", "x", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+	shunt_error_clear(&err);
+	assert_null(pg_parse_retarget("CREATE INDEX i ON t (a)", true, "n", "x", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+}
+
+static void
+test_alter_table(void **state)
+{
+	shunt_error err;
+	char *got;
+
+	(void)state;
+	shunt_error_clear(&err);
+	got = pg_parse_alter_table("ALTER COLUMN id TYPE bigint, SET (fillfactor = 90)", "\"s\".\"t\"", &err);
+	assert_non_null(got);
+	assert_string_equal(got, "ALTER TABLE \"s\".\"t\" ALTER COLUMN id TYPE bigint, SET (fillfactor = 90)");
+	free(got);
+	/* more than the clauses of one ALTER TABLE: refused, not run */
+	assert_null(pg_parse_alter_table("ADD COLUMN x int; DROP TABLE users", "t", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+	shunt_error_clear(&err);
+	assert_null(pg_parse_alter_table("RENAME TO u", "t", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+	shunt_error_clear(&err);
+	assert_null(pg_parse_alter_table("ALTER COLUMN a TYPE int USING a::int", "t", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+	assert_non_null(strstr(err.message, "USING"));
+	shunt_error_clear(&err);
+	assert_null(pg_parse_alter_table("ALTER COLUMN", "t", &err));
+	assert_int_equal(err.code, SHUNT_E_INPUT);
+}
+
 /* ---- pg_parse_set_index_name ---- */
 
 static void
@@ -602,6 +673,8 @@ main(void)
 		cmocka_unit_test(test_index_rename_clauses),
 		cmocka_unit_test(test_index_rename_errors),
 		cmocka_unit_test(test_set_index_name),
+		cmocka_unit_test(test_retarget),
+		cmocka_unit_test(test_alter_table),
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_quote_ident),
 	};

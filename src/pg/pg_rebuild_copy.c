@@ -1,0 +1,676 @@
+/*
+ * pg_rebuild_copy.c: the rebuild's copy, change apply and verification;
+ * see pg_rebuild_int.h.
+ *
+ * Correctness rests on one rule: every write to the live table after
+ * capture began leaves its key in the log (the trigger's insert commits
+ * with the write), and applying a key makes the shadow row equal to the
+ * live row as of that moment.  So the copy may see any version of a row:
+ * if the row changed after the copy's snapshot, its key is in the log and
+ * is applied later.  Applying twice, or before the copy reached the row,
+ * is harmless.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/backfill.h"
+#include "core/fault.h"
+#include "core/interrupt.h"
+#include "core/log.h"
+#include "pg/pg_exec.h"
+#include "pg/pg_lock.h"
+#include "pg/pg_rebuild_int.h"
+#include "pg/pg_throttle.h"
+
+static const char *
+key_type(const rb_dir *d, size_t i, bool from)
+{
+	json_t *k = json_array_get(json_object_get(d->rb->spec, "key"), i);
+
+	return json_string_value(json_object_get(k, from == d->forward ? "src_type" : "dst_type"));
+}
+
+/* "a, b, c": the copied columns */
+static void
+put_columns(const rb_dir *d, shunt_buf *b)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(d->rb->spec, "columns"), i, c) {
+		buf_put(b, i ? ", " : "");
+		pg_put_ident(d->rb->db, b, json_string_value(json_object_get(c, "name")));
+	}
+}
+
+/* "x.a, CAST(x.b AS bigint), ...": the copied columns of from, as to's
+ * types */
+static void
+put_select(const rb_dir *d, shunt_buf *b, const char *alias, bool cast)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(d->rb->spec, "columns"), i, c) {
+		const char *src = json_string_value(json_object_get(c, "src_type"));
+		const char *dst = json_string_value(json_object_get(c, "dst_type"));
+		bool differs = strcmp(src, dst) != 0;
+
+		buf_put(b, i ? ", " : "");
+		if (cast && differs)
+			buf_put(b, "CAST(");
+		buf_printf(b, "%s.", alias);
+		pg_put_ident(d->rb->db, b, json_string_value(json_object_get(c, "name")));
+		if (cast && differs)
+			buf_printf(b, " AS %s)", d->forward ? dst : src);
+	}
+}
+
+/* "(x.k1, x.k2)" */
+static void
+put_key(const rb_dir *d, shunt_buf *b, const char *alias)
+{
+	json_t *k;
+	size_t i;
+
+	buf_putc(b, '(');
+	json_array_foreach(json_object_get(d->rb->spec, "key"), i, k) {
+		buf_put(b, i ? ", " : "");
+		if (alias)
+			buf_printf(b, "%s.", alias);
+		pg_put_ident(d->rb->db, b, json_string_value(json_object_get(k, "name")));
+	}
+	buf_putc(b, ')');
+}
+
+int
+rb_log_count(rb_dir *d, long long *n, shunt_error *err)
+{
+	shunt_buf sql = SHUNT_BUF_INIT;
+	char *v;
+
+	buf_init(&sql);
+	buf_printf(&sql, "SELECT pg_catalog.count(*) FROM %s", buf_str(&d->log_q));
+	v = pg_query_value(d->rb->db, buf_str(&sql), 0, NULL, err);
+	buf_release(&sql);
+	if (v == NULL)
+		return -1;
+	*n = atoll(v);
+	free(v);
+	return 0;
+}
+
+/* One apply in the current transaction; see rb_apply. */
+static int
+apply_once(rb_dir *d, long limit, long long *applied, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char **params = shunt_xcalloc(n + 1, sizeof(char *));
+	char lim[32];
+	PGresult *res = NULL;
+	long long keys;
+	int rc = -1;
+
+	buf_init(&sql);
+	/* the keys logged, oldest first, deleted from the log as they are
+	 * taken (only committed entries are visible: a change still in
+	 * flight stays for a later apply) */
+	buf_printf(&sql, "WITH d AS (DELETE FROM %s WHERE ", buf_str(&d->log_q));
+	if (limit > 0) {
+		snprintf(lim, sizeof(lim), "%ld", limit);
+		buf_printf(&sql, "_shunt_seq = ANY (ARRAY(SELECT _shunt_seq FROM %s ORDER BY _shunt_seq LIMIT $1)) ",
+				   buf_str(&d->log_q));
+	} else
+		buf_put(&sql, "true ");
+	buf_put(&sql, "RETURNING ");
+	for (size_t i = 0; i < n; i++) {
+		buf_put(&sql, i ? ", " : "");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+	}
+	buf_put(&sql, "), k AS (SELECT DISTINCT * FROM d), ");
+	buf_printf(&sql, "del AS (DELETE FROM %s t USING k WHERE ", buf_str(&d->to_q));
+	for (size_t i = 0; i < n; i++) {
+		buf_put(&sql, i ? " AND t." : "t.");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+		buf_put(&sql, " = CAST(k.");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+		buf_printf(&sql, " AS %s)", key_type(d, i, false));
+	}
+	buf_put(&sql, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM k)");
+	for (size_t i = 0; i < n; i++) {
+		buf_put(&sql, ", (SELECT pg_catalog.array_agg(k.");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+		buf_put(&sql, "::text ORDER BY ");
+		put_key(d, &sql, "k");
+		buf_put(&sql, ") FROM k)");
+	}
+	buf_put(&sql, ", (SELECT pg_catalog.count(*) FROM del)");
+	params[0] = lim;
+	res = pg_exec_params(rb->db, buf_str(&sql), limit > 0 ? 1 : 0, params, err);
+	if (res == NULL)
+		goto done;
+	*applied = atoll(PQgetvalue(res, 0, 0));
+	keys = atoll(PQgetvalue(res, 0, 1));
+	if (keys > 0) {
+		/* the current rows of those keys, as they are now */
+		buf_reset(&sql);
+		buf_printf(&sql, "INSERT INTO %s (", buf_str(&d->to_q));
+		put_columns(d, &sql);
+		buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
+		put_select(d, &sql, "x", true);
+		buf_printf(&sql, " FROM %s x WHERE ", buf_str(&d->from_q));
+		put_key(d, &sql, "x");
+		buf_put(&sql, " IN (SELECT * FROM pg_catalog.unnest(");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&sql, "%s$%zu::%s[]", i ? ", " : "", i + 1, key_type(d, i, true));
+		buf_put(&sql, "))");
+		for (size_t i = 0; i < n; i++)
+			params[i] = PQgetvalue(res, 0, 2 + (int) i);
+		if (pg_exec_command(rb->db, buf_str(&sql), (int) n, params, err) != 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	PQclear(res);
+	buf_release(&sql);
+	free(params);
+	return rc;
+}
+
+static int
+exec_simple(shunt_db *db, const char *sql, shunt_error *err)
+{
+	return pg_exec_command(db, sql, 0, NULL, err);
+}
+
+int
+rb_apply(rb_dir *d, long limit, long long *applied, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	bool in_txn = PQtransactionStatus(rb->db->conn) != PQTRANS_IDLE;
+
+	*applied = 0;
+	if (in_txn)
+		return apply_once(d, limit, applied, err);
+	for (int attempt = 0;; attempt++) {
+		shunt_error ignore;
+
+		if (exec_simple(rb->db, "BEGIN", err) != 0)
+			return -1;
+		if (apply_once(d, limit, applied, err) == 0 && exec_simple(rb->db, "COMMIT", err) == 0)
+			return 0;
+		if (!pg_exec_connection_lost(rb->db))
+			exec_simple(rb->db, "ROLLBACK", &ignore);
+		/* a unique index other than the key can see a row of this batch
+		 * collide with a stale row whose change is later in the log:
+		 * apply the whole log at once, where the live table's own
+		 * uniqueness holds */
+		if (strcmp(err->sqlstate, "23505") == 0 && limit > 0 && attempt == 0) {
+			limit = 0;
+			continue;
+		}
+		if (shunt_error_is_retryable(err) && attempt < 5) {
+			pg_lock_sleep_ms(50L << attempt);
+			continue;
+		}
+		shunt_error_add_context(err, "while applying captured changes to %s", buf_str(&d->to_q));
+		return -1;
+	}
+}
+
+int
+rb_drain(rb_dir *d, long long below, shunt_error *err)
+{
+	for (;;) {
+		long long applied, pending;
+
+		if (interrupt_requested())
+			return interrupt_error(err);
+		if (rb_capture_poll(d->rb, d, 0, err) != 0)
+			return -1;
+		if (rb_log_count(d, &pending, err) != 0)
+			return -1;
+		if (pending < below)
+			return 0;
+		if (rb_apply(d, 20000, &applied, err) != 0)
+			return -1;
+	}
+}
+
+static void
+report(rebuild *rb, bool final)
+{
+	double secs = (double) (rb_now_ms() - rb->started_ms) / 1000.0;
+	long long total = rb->end_block > 0 ? rb->end_block : 1;
+	double pct = 100.0 * (double) rb->next_block / (double) total;
+	double rate = secs > 0 ? (double) rb->rows_done / secs : 0;
+	double eta = pct > 0 && pct < 100 ? secs * (100.0 - pct) / pct : 0;
+
+	if (pct > 100)
+		pct = 100;
+	if (final) {
+		if (rb->o->copy.progress_bar)
+			fprintf(stderr, "\r\033[K");
+		log_info("rebuild: copied %lld rows in %.1f s", rb->rows_done, secs);
+		return;
+	}
+	if (rb->o->copy.progress_bar) {
+		char bar[31];
+		int filled = (int) (pct * 30 / 100);
+
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < filled ? '#' : '.';
+		bar[30] = '\0';
+		fprintf(stderr, "\r\033[Kcopy [%s] %5.1f%% %lld rows %.0f rows/s ETA %.0fs%s%s", bar, pct,
+				rb->rows_done, rate, eta, rb->waiting[0] ? " waiting: " : "", rb->waiting);
+		fflush(stderr);
+		return;
+	}
+	log_info("rebuild: copy %.0f%% (%lld rows, %.0f rows/s, ETA %.0f s)%s%s", pct, rb->rows_done, rate, eta,
+			 rb->waiting[0] ? ", waiting: " : "", rb->waiting);
+}
+
+static void
+on_wait(void *arg, const char *reason)
+{
+	rebuild *rb = arg;
+	const char *params[2] = { rb->id_text, reason[0] ? reason : NULL };
+	shunt_buf sql = SHUNT_BUF_INIT;
+	shunt_error ignore;
+
+	snprintf(rb->waiting, sizeof(rb->waiting), "%s", reason);
+	if (reason[0])
+		log_info("rebuild: waiting: %s", reason);
+	buf_init(&sql);
+	buf_printf(&sql, "UPDATE %s.rebuilds SET waiting_reason = $2, updated_at = pg_catalog.now() WHERE id = $1::bigint",
+			   rb->db->state_q);
+	pg_exec_command(rb->db, buf_str(&sql), 2, params, &ignore);
+	buf_release(&sql);
+}
+
+int
+rb_copy(rb_dir *d, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	const pg_backfill_opts *o = &rb->o->copy;
+	shunt_buf sql = SHUNT_BUF_INIT;
+	backfill_sizer sizer;
+	pg_throttle th;
+	double rows_per_block = 50;
+	int64_t pass_start = rb_now_ms();
+	long long pass_rows = 0;
+	int rc = -1;
+	char *est;
+
+	buf_init(&sql);
+	{
+		const char *p[1] = { buf_str(&d->from_q) };
+
+		est = pg_query_value(rb->db,
+			"SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages END "
+			"  FROM pg_catalog.pg_class WHERE oid = $1::regclass", 1, p, err);
+		if (est != NULL && atof(est) >= 1)
+			rows_per_block = atof(est);
+		free(est);
+	}
+	backfill_sizer_init(&sizer, o->batch_size, o->target_batch_ms);
+	sizer.max = 200000;
+	pg_throttle_init(&th, rb->db, rb->schema, buf_str(&d->from_q));
+	th.max_replica_lag_ms = o->max_replica_lag_ms;
+	th.max_slot_lag_bytes = o->max_slot_lag_bytes;
+	th.vacuum_pause = !o->no_vacuum_pause;
+
+	/* $1, $2: the block range; $3: the next position; $4: the rebuild */
+	buf_printf(&sql, "WITH c AS (INSERT INTO %s (", buf_str(&d->to_q));
+	put_columns(d, &sql);
+	buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
+	put_select(d, &sql, "x", true);
+	buf_printf(&sql, " FROM %s x WHERE x.ctid >= pg_catalog.format('(%%s,0)', $1::bigint)::tid "
+					 "AND x.ctid < pg_catalog.format('(%%s,0)', $2::bigint)::tid ON CONFLICT ",
+			   buf_str(&d->from_q));
+	/* the key only: a row another unique index (added by --alter) rejects
+	 * must fail the copy, not vanish */
+	put_key(d, &sql, NULL);
+	buf_put(&sql, " DO NOTHING RETURNING 1), ");
+	buf_printf(&sql, "cp AS (UPDATE %s.rebuilds SET rows_done = rows_done + (SELECT pg_catalog.count(*) FROM c), "
+					 "copy_next_block = $3::bigint, updated_at = pg_catalog.now() WHERE id = $4::bigint RETURNING 1) "
+					 "SELECT (SELECT pg_catalog.count(*) FROM c), (SELECT pg_catalog.count(*) FROM cp)",
+			   rb->db->state_q);
+
+	while (rb->next_block < rb->end_block) {
+		char lo[32], hi[32];
+		const char *params[4] = { lo, hi, hi, rb->id_text };
+		long long applied, copied;
+		long blocks;
+		int64_t t0;
+		double rate;
+		PGresult *res;
+
+		if (interrupt_requested()) {
+			interrupt_error(err);
+			goto done;
+		}
+		if (pg_throttle_wait(&th, on_wait, rb, err) != 0)
+			goto done;
+		sizer.fixed = th.tuned_batch_size > 0 ? th.tuned_batch_size : o->batch_size;
+		if (o->batch_delay_ms > 0)
+			pg_lock_sleep_ms((long) o->batch_delay_ms);
+		rate = th.tuned_rows_per_second > 0 ? th.tuned_rows_per_second : o->max_rows_per_second;
+		if (rate > 0) {
+			double min_ms = 1000.0 * (double) pass_rows / rate;
+			int64_t spent = rb_now_ms() - pass_start;
+
+			if (min_ms > (double) spent)
+				pg_lock_sleep_ms((long) (min_ms - (double) spent));
+		}
+		/* changes first, so the log stays short while the copy runs */
+		if (rb_capture_poll(rb, d, 0, err) != 0 || rb_apply(d, 20000, &applied, err) != 0)
+			goto done;
+
+		blocks = (long) ((double) backfill_sizer_next(&sizer) / rows_per_block);
+		if (blocks < 1)
+			blocks = 1;
+		if (rb->next_block + blocks > rb->end_block)
+			blocks = (long) (rb->end_block - rb->next_block);
+		snprintf(lo, sizeof(lo), "%lld", rb->next_block);
+		snprintf(hi, sizeof(hi), "%lld", rb->next_block + blocks);
+		t0 = rb_now_ms();
+		res = pg_exec_params(rb->db, buf_str(&sql), 4, params, err);
+		if (res == NULL) {
+			shunt_error_add_context(err, "while copying blocks %s to %s of %s", lo, hi, buf_str(&d->from_q));
+			goto done;
+		}
+		copied = atoll(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		rb->next_block += blocks;
+		rb->rows_done += copied;
+		pass_rows += copied;
+		/* sized in rows: a block holds rows_per_block on average */
+		backfill_sizer_observe(&sizer, (int) ((double) blocks * rows_per_block), rb_now_ms() - t0);
+		fault_point("rebuild:after-batch:%d", ++rb->batches);
+		if (o->progress && rb_now_ms() - rb->last_report_ms >= (o->progress_bar ? 250 : 5000)) {
+			report(rb, false);
+			rb->last_report_ms = rb_now_ms();
+		}
+	}
+	if (o->progress)
+		report(rb, true);
+	rc = 0;
+done:
+	buf_release(&sql);
+	return rc;
+}
+
+/*
+ * Verification: chunks of keys (CHUNK rows of the shadow), compared by row
+ * count and a sum of row hashes, both sides in one REPEATABLE READ
+ * snapshot, leaving out keys with a change still in the log (the shadow
+ * has not caught up with them yet, by design).  The original's rows are
+ * cast to the new types first, so equal rows print equal text.
+ */
+#define VERIFY_CHUNK 20000
+#define VERIFY_TRIES 3
+
+static void
+checksum_sql(const rb_dir *d, shunt_buf *b, bool from, bool has_lo, bool has_hi)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	const char *alias = "x";
+
+	buf_put(b, "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtextextended(ROW(");
+	if (from)
+		put_select(d, b, alias, true);
+	else
+		put_select(d, b, alias, false);
+	buf_printf(b, ")::text, 0)), 0) FROM %s x WHERE NOT EXISTS (SELECT 1 FROM %s l WHERE ",
+			   buf_str(from ? &d->from_q : &d->to_q), buf_str(&d->log_q));
+	for (size_t i = 0; i < n; i++) {
+		buf_put(b, i ? " AND l." : "l.");
+		pg_put_ident(rb->db, b, rb_key_name(rb, i));
+		buf_put(b, " = x.");
+		pg_put_ident(rb->db, b, rb_key_name(rb, i));
+	}
+	buf_putc(b, ')');
+	for (int side = 0; side < 2; side++) {
+		if ((side == 0 && !has_lo) || (side == 1 && !has_hi))
+			continue;
+		buf_put(b, " AND ");
+		put_key(d, b, "x");
+		buf_put(b, side == 0 ? " > (" : " <= (");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(b, "%s$%zu::%s", i ? ", " : "", (side && has_lo ? n : 0) + i + 1,
+					   key_type(d, i, false));
+		buf_putc(b, ')');
+	}
+}
+
+/* Compares one chunk; *same is the result. */
+static int
+compare_chunk(rb_dir *d, char **lo, char **hi, bool *same, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	shunt_buf a = SHUNT_BUF_INIT, b = SHUNT_BUF_INIT;
+	const char **params = shunt_xcalloc(2 * n, sizeof(char *));
+	PGresult *ra = NULL, *rbres = NULL;
+	int np = 0, rc = -1;
+	shunt_error ignore;
+
+	buf_init(&a);
+	buf_init(&b);
+	if (lo)
+		for (size_t i = 0; i < n; i++)
+			params[np++] = lo[i];
+	if (hi)
+		for (size_t i = 0; i < n; i++)
+			params[np++] = hi[i];
+	checksum_sql(d, &a, true, lo != NULL, hi != NULL);
+	checksum_sql(d, &b, false, lo != NULL, hi != NULL);
+	if (exec_simple(rb->db, "BEGIN ISOLATION LEVEL REPEATABLE READ", err) != 0)
+		goto done;
+	ra = pg_exec_params(rb->db, buf_str(&a), np, params, err);
+	if (ra != NULL)
+		rbres = pg_exec_params(rb->db, buf_str(&b), np, params, err);
+	exec_simple(rb->db, "COMMIT", &ignore);
+	if (ra == NULL || rbres == NULL)
+		goto done;
+	*same = strcmp(PQgetvalue(ra, 0, 0), PQgetvalue(rbres, 0, 0)) == 0 &&
+			strcmp(PQgetvalue(ra, 0, 1), PQgetvalue(rbres, 0, 1)) == 0;
+	if (!*same)
+		log_info("rebuild: verify: a chunk differs (%s rows in the original, %s in the shadow)",
+				 PQgetvalue(ra, 0, 0), PQgetvalue(rbres, 0, 0));
+	rc = 0;
+done:
+	PQclear(ra);
+	PQclear(rbres);
+	buf_release(&a);
+	buf_release(&b);
+	free(params);
+	return rc;
+}
+
+/* Copies one chunk again: delete the shadow's rows, insert the current
+ * ones, in one transaction. */
+static int
+recopy_chunk(rb_dir *d, char **lo, char **hi, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	shunt_buf del = SHUNT_BUF_INIT, ins = SHUNT_BUF_INIT;
+	const char **params = shunt_xcalloc(2 * n, sizeof(char *));
+	int rc = -1;
+
+	buf_init(&del);
+	buf_init(&ins);
+	for (size_t i = 0; i < n; i++) {
+		params[i] = lo ? lo[i] : NULL;
+		params[n + i] = hi ? hi[i] : NULL;
+	}
+	/* an absent bound is a NULL parameter: "key > NULL" would be NULL, so
+	 * the bound is written as (NOT $set OR key > bound) via coalesce */
+	buf_printf(&del, "DELETE FROM %s x WHERE coalesce(", buf_str(&d->to_q));
+	put_key(d, &del, "x");
+	buf_put(&del, " > (");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&del, "%s$%zu::%s", i ? ", " : "", i + 1, key_type(d, i, false));
+	buf_put(&del, "), true) AND coalesce(");
+	put_key(d, &del, "x");
+	buf_put(&del, " <= (");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&del, "%s$%zu::%s", i ? ", " : "", n + i + 1, key_type(d, i, false));
+	buf_put(&del, "), true)");
+	buf_printf(&ins, "INSERT INTO %s (", buf_str(&d->to_q));
+	put_columns(d, &ins);
+	buf_put(&ins, ") OVERRIDING SYSTEM VALUE SELECT ");
+	put_select(d, &ins, "x", true);
+	buf_printf(&ins, " FROM %s x WHERE coalesce(", buf_str(&d->from_q));
+	put_key(d, &ins, "x");
+	buf_put(&ins, " > (");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&ins, "%s$%zu::%s", i ? ", " : "", i + 1, key_type(d, i, false));
+	buf_put(&ins, "), true) AND coalesce(");
+	put_key(d, &ins, "x");
+	buf_put(&ins, " <= (");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&ins, "%s$%zu::%s", i ? ", " : "", n + i + 1, key_type(d, i, false));
+	buf_put(&ins, "), true)");
+	if (exec_simple(rb->db, "BEGIN", err) == 0 &&
+		pg_exec_command(rb->db, buf_str(&del), 2 * (int) n, params, err) == 0 &&
+		pg_exec_command(rb->db, buf_str(&ins), 2 * (int) n, params, err) == 0 &&
+		exec_simple(rb->db, "COMMIT", err) == 0)
+		rc = 0;
+	else if (!pg_exec_connection_lost(rb->db)) {
+		shunt_error ignore;
+
+		exec_simple(rb->db, "ROLLBACK", &ignore);
+	}
+	buf_release(&del);
+	buf_release(&ins);
+	free(params);
+	return rc;
+}
+
+static void
+free_key(char **k, size_t n)
+{
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(k[i]);
+	free(k);
+}
+
+/* The key CHUNK rows after lo in the shadow; NULL (and *end) past the end. */
+static int
+chunk_end(rb_dir *d, char **lo, char ***hi, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char **params = shunt_xcalloc(n + 1, sizeof(char *));
+	char off[32];
+	PGresult *res;
+
+	buf_init(&sql);
+	buf_put(&sql, "SELECT ");
+	for (size_t i = 0; i < n; i++) {
+		buf_put(&sql, i ? ", x." : "x.");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+		buf_put(&sql, "::text");
+	}
+	buf_printf(&sql, " FROM %s x", buf_str(&d->to_q));
+	if (lo) {
+		buf_put(&sql, " WHERE ");
+		put_key(d, &sql, "x");
+		buf_put(&sql, " > (");
+		for (size_t i = 0; i < n; i++) {
+			buf_printf(&sql, "%s$%zu::%s", i ? ", " : "", i + 2, key_type(d, i, false));
+			params[i + 1] = lo[i];
+		}
+		buf_putc(&sql, ')');
+	}
+	buf_put(&sql, " ORDER BY ");
+	for (size_t i = 0; i < n; i++) {
+		buf_put(&sql, i ? ", x." : "x.");
+		pg_put_ident(rb->db, &sql, rb_key_name(rb, i));
+	}
+	snprintf(off, sizeof(off), "%d", VERIFY_CHUNK - 1);
+	params[0] = off;
+	buf_put(&sql, " OFFSET $1::bigint LIMIT 1");
+	res = pg_exec_params(rb->db, buf_str(&sql), lo ? (int) n + 1 : 1, params, err);
+	buf_release(&sql);
+	free(params);
+	if (res == NULL)
+		return -1;
+	*hi = NULL;
+	if (PQntuples(res) == 1) {
+		*hi = shunt_xcalloc(n, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			(*hi)[i] = pg_value_dup(res, 0, (int) i);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+rb_verify(rb_dir *d, shunt_error *err)
+{
+	rebuild *rb = d->rb;
+	size_t n = rb_nkey(rb);
+	char **lo = NULL, **hi = NULL;
+	long chunks = 0, recopied = 0;
+	int rc = -1;
+
+	log_info("rebuild: verifying %s against %s", buf_str(&d->to_q), buf_str(&d->from_q));
+	for (;;) {
+		bool same = false;
+
+		if (interrupt_requested()) {
+			interrupt_error(err);
+			goto done;
+		}
+		if (chunk_end(d, lo, &hi, err) != 0)
+			goto done;
+		for (int attempt = 0; attempt < VERIFY_TRIES; attempt++) {
+			if (rb_drain(d, 1, err) != 0 || compare_chunk(d, lo, hi, &same, err) != 0)
+				goto done;
+			if (same)
+				break;
+			if (attempt == VERIFY_TRIES - 1)
+				break;
+			/* a change can land between the drain and the snapshot:
+			 * look again before copying the chunk anew */
+			if (attempt == 1) {
+				recopied++;
+				if (recopy_chunk(d, lo, hi, err) != 0)
+					goto done;
+			}
+		}
+		if (!same) {
+			shunt_error_set(err, SHUNT_E_STATE, "verification failed: a chunk of %s keeps differing from %s",
+							buf_str(&d->to_q), buf_str(&d->from_q));
+			shunt_error_detail(err, "The chunk after key %s differed %d times, also after it was copied again. "
+									"Nothing was swapped; the original table is untouched.",
+							   lo ? lo[0] : "(start)", VERIFY_TRIES);
+			shunt_error_hint(err, "Report this as a bug with the table's definition; `shunt rebuild TABLE "
+								  "--abort` removes the shadow.");
+			goto done;
+		}
+		chunks++;
+		free_key(lo, n);
+		lo = hi;
+		hi = NULL;
+		if (lo == NULL)
+			break;
+	}
+	log_info("rebuild: verified %ld chunks%s", chunks, recopied ? " (some copied again)" : "");
+	rc = 0;
+done:
+	free_key(lo, n);
+	free_key(hi, n);
+	return rc;
+}
