@@ -108,6 +108,38 @@ print_backfills(json_t *rows)
 	}
 }
 
+/* One line per open online rebuild, from the rows --json prints. */
+static void
+print_rebuilds(json_t *rows)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(rows, i, r) {
+		const char *st = field(r, "status");
+
+		printf("rebuild:           %s.%s (%s capture", field(r, "table_schema"), field(r, "table_name"),
+			   field(r, "capture"));
+		if (json_is_string(json_object_get(r, "alter_sql")))
+			printf(", alter: %s", field(r, "alter_sql"));
+		printf(")\n%-19s", "");
+		if (strcmp(st, "copying") == 0) {
+			printf("copying: %s rows", field(r, "rows_done"));
+			if (json_is_string(json_object_get(r, "percent")))
+				printf(" of about %s (%s%%)", field(r, "rows_total"), field(r, "percent"));
+			printf("; running, or interrupted: the same shunt rebuild continues it\n");
+		} else if (strcmp(st, "copied") == 0)
+			printf("copied, waiting for the cut-over: shunt cutover %s (or --abort)\n", field(r, "table_name"));
+		else if (strcmp(st, "cutover") == 0)
+			printf("cut over (exclusive lock held %s ms); old table kept in sync: --revert or --drop-old\n",
+				   field(r, "lock_ms"));
+		else
+			printf("reverted: the rebuilt table is kept; --drop-old drops it\n");
+		if (json_is_string(json_object_get(r, "waiting_reason")))
+			printf("%-19swaiting: %s\n", "", field(r, "waiting_reason"));
+	}
+}
+
 int
 cmd_status(cli_ctx *ctx, shunt_error *err)
 {
@@ -115,6 +147,7 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 	bool have = false;
 	json_t *out = json_object();
 	PGresult *res = NULL;
+	char *rebuilds = NULL;
 	shunt_buf sql = SHUNT_BUF_INIT;
 	const char *params[1] = { ctx->schema };
 	int rc = -1;
@@ -180,6 +213,32 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 		}
 		PQclear(res);
 		res = NULL;
+		/* open online rebuilds (pg_rebuild.h), of any schema: a state
+		 * schema made before rebuilds existed has no table yet */
+		buf_reset(&sql);
+		buf_printf(&sql,
+			"SELECT r.table_schema, r.table_name, r.status, r.capture, r.alter_sql, "
+			"       r.rows_done::text AS rows_done, r.rows_total::text AS rows_total, "
+			"       (CASE WHEN r.copy_done THEN 100 WHEN r.rows_total > 0 "
+			"        THEN least(round(100.0 * r.rows_done / r.rows_total, 1), 99.9) END)::text AS percent, "
+			"       r.lock_ms::text AS lock_ms, r.waiting_reason, r.started_at::text AS started_at, "
+			"       r.updated_at::text AS updated_at "
+			"  FROM %s.rebuilds r WHERE r.status IN ('copying','copied','cutover','reverted') ORDER BY r.id",
+			db->state_q);
+		rebuilds = pg_query_value(db, "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+									  "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'rebuilds'",
+								  1, (const char *[]){ ctx->state_schema }, err);
+		if (rebuilds != NULL) {
+			res = pg_exec_params(db, buf_str(&sql), 0, NULL, err);
+			if (res == NULL)
+				goto done;
+			json_object_set_new(out, "rebuilds", result_rows(res));
+			PQclear(res);
+			res = NULL;
+		} else if (err->code != SHUNT_OK)
+			goto done;
+		else
+			json_object_set_new(out, "rebuilds", json_array());
 		/* current_version, clients: see cmd_switch.c */
 		if (cli_switch_status(db, ctx->schema, out, err) != 0)
 			goto done;
@@ -220,11 +279,14 @@ cmd_status(cli_ctx *ctx, shunt_error *err)
 				   json_string_value(json_object_get(l, "version_schema")),
 				   json_string_value(json_object_get(l, "completed_at")));
 		if (have)
+			print_rebuilds(json_object_get(out, "rebuilds"));
+		if (have)
 			cli_switch_status_print(out);
 	}
 	rc = 0;
 done:
 	PQclear(res);
+	free(rebuilds);
 	buf_release(&sql);
 	json_decref(out);
 	pg_conn_free(db);

@@ -91,7 +91,8 @@ flush(rebuild *rb, const rb_dir *d, key_batch *kb, shunt_error *err)
 
 /*
  * The marker is a transactional message written by a second session in
- * its own transaction: its commit flushes the WAL (PostgreSQL 15's
+ * its own transaction: its commit flushes the WAL (synchronous_commit =
+ * local) (PostgreSQL 15's
  * walsender sends only flushed WAL, and a non-transactional message from
  * the locking transaction would wait unflushed for that transaction's
  * commit), and every change to the table committed before the lock was
@@ -105,6 +106,11 @@ emit_marker(rebuild *rb, char *token, size_t size, shunt_error *err)
 	if (rb->marker_db == NULL) {
 		rb->marker_db = pg_conn_open(rb->db->conninfo, rb->db->state_schema, err);
 		if (rb->marker_db == NULL)
+			return -1;
+		/* the commit must flush the WAL even where the server or role
+		 * defaults to synchronous_commit = off: the walsender sends only
+		 * flushed WAL, and the WAL writer may take 200 ms or more */
+		if (pg_exec_command(rb->marker_db, "SET synchronous_commit = local", 0, NULL, err) != 0)
 			return -1;
 	}
 	snprintf(token, size, "%s-%lld-%lld", PG_LOGICAL_MARKER_PREFIX, rb->id, (long long) rb_now_ms());
