@@ -13,6 +13,7 @@
 #include "pg/pg_parse.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <pg_query.h>
 #include <stdint.h>
@@ -1054,6 +1055,50 @@ tok_find(const char *text, const token_list *toks, size_t t, const char *word)
 	while (t < toks->n && !tok_is(text, &toks->v[t], word))
 		t++;
 	return t;
+}
+
+char *
+pg_parse_unwrap_select(const char *expr)
+{
+	json_t *root = NULL, *sel, *targets, *rt, *raw;
+	pg_fail fail = { "", 0 };
+	shunt_error ignore;
+	const char *key;
+	json_t *v;
+	size_t start, end;
+	char *res = NULL;
+
+	if (parse_sql(expr, &root, &fail, &ignore) != 0 || (sel = only_statement(root, "SelectStmt")) == NULL)
+		goto done;
+	/* nothing but the target list (and the defaults the parser writes) */
+	json_object_foreach(sel, key, v) {
+		if (strcmp(key, "targetList") == 0 || (strcmp(key, "limitOption") == 0 && json_str_is(v, "LIMIT_OPTION_DEFAULT")) ||
+			(strcmp(key, "op") == 0 && json_str_is(v, "SETOP_NONE")))
+			continue;
+		goto done;
+	}
+	targets = json_object_get(sel, "targetList");
+	if (!json_is_array(targets) || json_array_size(targets) != 1)
+		goto done;
+	rt = json_object_get(json_array_get(targets, 0), "ResTarget");
+	if (!json_is_object(rt) || json_object_get(rt, "name") != NULL || json_object_get(rt, "indirection") != NULL ||
+		!json_is_integer(json_object_get(rt, "location")))
+		goto done;
+	start = (size_t) json_integer_value(json_object_get(rt, "location"));
+	raw = json_array_get(json_object_get(root, "stmts"), 0);
+	end = json_is_integer(json_object_get(raw, "stmt_len")) && json_integer_value(json_object_get(raw, "stmt_len")) > 0
+			  ? (size_t) json_integer_value(json_object_get(raw, "stmt_len"))
+			  : strlen(expr);
+	if (end > strlen(expr))
+		end = strlen(expr);
+	while (end > start && (isspace((unsigned char) expr[end - 1]) || expr[end - 1] == ';'))
+		end--;
+	if (start >= end)
+		goto done;
+	res = shunt_xstrndup(expr + start, end - start);
+done:
+	json_decref(root);
+	return res;
 }
 
 char *

@@ -103,6 +103,16 @@ char *pg_parse_set_index_name(const char *indexdef, const char *newname,
 							  bool concurrently, shunt_error *err);
 
 /*
+ * When expr is a query of the form "SELECT e" (one unnamed target, no FROM,
+ * WHERE or anything else), returns a malloc'd copy of e's text; else NULL.
+ * An up/down expression written "SELECT CASE ... END" (as pgroll's examples
+ * do) becomes a subquery in the sync trigger, which PL/pgSQL runs through
+ * the executor per row; the bare expression takes its fast path (the
+ * assignment is itself evaluated as SELECT e, so the result is the same).
+ */
+char *pg_parse_unwrap_select(const char *expr);
+
+/*
  * Returns a copy of def, one CREATE INDEX (trigger false) or CREATE TRIGGER
  * statement as pg_get_indexdef / pg_get_triggerdef print it, with the
  * object's name replaced by newname (quoted) and the table after ON by

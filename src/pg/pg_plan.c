@@ -110,7 +110,10 @@ planner_add_rule(planner *p, const char *table, const char *target, const char *
 	r = &ts->rules[ts->n_rules++];
 	memset(r, 0, sizeof(*r));
 	r->target = shunt_xstrdup(target);
-	r->expr = shunt_xstrdup(expr);
+	/* "SELECT e" runs as e: see pg_parse_unwrap_select */
+	r->expr = pg_parse_unwrap_select(expr);
+	if (r->expr == NULL)
+		r->expr = shunt_xstrdup(expr);
 	r->up = up;
 	r->n_vars = vars_from->n_cols;
 	r->var_names = shunt_xcalloc(r->n_vars ? r->n_vars : 1, sizeof(char *));

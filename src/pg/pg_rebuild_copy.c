@@ -296,7 +296,8 @@ rb_copy(rb_dir *d, shunt_error *err)
 {
 	rebuild *rb = d->rb;
 	const pg_backfill_opts *o = &rb->o->copy;
-	shunt_buf sql = SHUNT_BUF_INIT;
+	shunt_buf sql = SHUNT_BUF_INIT, plain = SHUNT_BUF_INIT;
+	long conflicts = 0;
 	backfill_sizer sizer;
 	pg_throttle th;
 	double rows_per_block = 50;
@@ -306,6 +307,7 @@ rb_copy(rb_dir *d, shunt_error *err)
 	char *est;
 
 	buf_init(&sql);
+	buf_init(&plain);
 	{
 		const char *p[1] = { buf_str(&d->from_q) };
 
@@ -323,22 +325,38 @@ rb_copy(rb_dir *d, shunt_error *err)
 	th.max_slot_lag_bytes = o->max_slot_lag_bytes;
 	th.vacuum_pause = !o->no_vacuum_pause;
 
-	/* $1, $2: the block range; $3: the next position; $4: the rebuild */
-	buf_printf(&sql, "WITH c AS (INSERT INTO %s (", buf_str(&d->to_q));
-	put_columns(d, &sql);
-	buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
-	put_select(d, &sql, "x", true);
-	buf_printf(&sql, " FROM %s x WHERE x.ctid >= pg_catalog.format('(%%s,0)', $1::bigint)::tid "
-					 "AND x.ctid < pg_catalog.format('(%%s,0)', $2::bigint)::tid ON CONFLICT ",
-			   buf_str(&d->from_q));
-	/* the key only: a row another unique index (added by --alter) rejects
-	 * must fail the copy, not vanish */
-	put_key(d, &sql, NULL);
-	buf_put(&sql, " DO NOTHING RETURNING 1), ");
-	buf_printf(&sql, "cp AS (UPDATE %s.rebuilds SET rows_done = rows_done + (SELECT pg_catalog.count(*) FROM c), "
-					 "copy_next_block = $3::bigint, updated_at = pg_catalog.now() WHERE id = $4::bigint RETURNING 1) "
-					 "SELECT (SELECT pg_catalog.count(*) FROM c), (SELECT pg_catalog.count(*) FROM cp)",
-			   rb->db->state_q);
+	/*
+	 * $1, $2: the block range; $3: the next position; $4: the rebuild.
+	 * Two forms: a plain INSERT, and one with ON CONFLICT (key) DO
+	 * NOTHING for a batch that meets a row already there (a row updated
+	 * during the copy can move to a later block, and applied changes
+	 * insert rows ahead of the copy).  The conflict check costs a
+	 * speculative insertion per row (1M rows: 2.9 s against 1.3 s), so
+	 * it is paid only by a batch whose plain form failed with 23505.  The
+	 * key only: a row another unique index (added by --alter) rejects
+	 * must fail the copy, not vanish.
+	 */
+	for (int form = 0; form < 2; form++) {
+		shunt_buf *b = form == 0 ? &plain : &sql;
+
+		buf_printf(b, "WITH c AS (INSERT INTO %s (", buf_str(&d->to_q));
+		put_columns(d, b);
+		buf_put(b, ") OVERRIDING SYSTEM VALUE SELECT ");
+		put_select(d, b, "x", true);
+		buf_printf(b, " FROM %s x WHERE x.ctid >= pg_catalog.format('(%%s,0)', $1::bigint)::tid "
+					  "AND x.ctid < pg_catalog.format('(%%s,0)', $2::bigint)::tid",
+				   buf_str(&d->from_q));
+		if (form == 1) {
+			buf_put(b, " ON CONFLICT ");
+			put_key(d, b, NULL);
+			buf_put(b, " DO NOTHING");
+		}
+		buf_put(b, " RETURNING 1), ");
+		buf_printf(b, "cp AS (UPDATE %s.rebuilds SET rows_done = rows_done + (SELECT pg_catalog.count(*) FROM c), "
+					  "copy_next_block = $3::bigint, updated_at = pg_catalog.now() WHERE id = $4::bigint RETURNING 1) "
+					  "SELECT (SELECT pg_catalog.count(*) FROM c), (SELECT pg_catalog.count(*) FROM cp)",
+				   rb->db->state_q);
+	}
 
 	while (rb->next_block < rb->end_block) {
 		char lo[32], hi[32];
@@ -378,7 +396,11 @@ rb_copy(rb_dir *d, shunt_error *err)
 		snprintf(lo, sizeof(lo), "%lld", rb->next_block);
 		snprintf(hi, sizeof(hi), "%lld", rb->next_block + blocks);
 		t0 = rb_now_ms();
-		res = pg_exec_params(rb->db, buf_str(&sql), 4, params, err);
+		res = pg_exec_params(rb->db, buf_str(&plain), 4, params, err);
+		if (res == NULL && strcmp(err->sqlstate, "23505") == 0 && !pg_exec_connection_lost(rb->db)) {
+			conflicts++;
+			res = pg_exec_params(rb->db, buf_str(&sql), 4, params, err);
+		}
 		if (res == NULL) {
 			shunt_error_add_context(err, "while copying blocks %s to %s of %s", lo, hi, buf_str(&d->from_q));
 			goto done;
@@ -398,9 +420,12 @@ rb_copy(rb_dir *d, shunt_error *err)
 	}
 	if (o->progress)
 		report(rb, true);
+	if (conflicts > 0)
+		log_debug("rebuild: %ld copy batches met rows already there and ran again with ON CONFLICT", conflicts);
 	rc = 0;
 done:
 	buf_release(&sql);
+	buf_release(&plain);
 	return rc;
 }
 

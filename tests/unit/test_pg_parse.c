@@ -527,6 +527,45 @@ test_retarget(void **state)
 }
 
 static void
+expect_unwrap(const char *expr, const char *want)
+{
+	char *got = pg_parse_unwrap_select(expr);
+
+	if (want == NULL) {
+		if (got != NULL)
+			fail_msg("\"%s\" unwrapped to \"%s\", expected no change", expr, got);
+		return;
+	}
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+test_unwrap_select(void **state)
+{
+	(void)state;
+	/* pgroll's benchmark expression */
+	expect_unwrap("SELECT CASE WHEN name IS NULL THEN 'placeholder' ELSE name END",
+				  "CASE WHEN name IS NULL THEN 'placeholder' ELSE name END");
+	expect_unwrap("  select (a + 1) ; ", "(a + 1)");
+	expect_unwrap("SELECT lower(\"Name\") -- folded\n", "lower(\"Name\") -- folded");
+	/* anything more than one bare target stays a query */
+	expect_unwrap("SELECT a FROM t", NULL);
+	expect_unwrap("SELECT a WHERE b", NULL);
+	expect_unwrap("SELECT a, b", NULL);
+	expect_unwrap("SELECT a AS b", NULL);
+	expect_unwrap("SELECT DISTINCT a", NULL);
+	expect_unwrap("SELECT a LIMIT 1", NULL);
+	expect_unwrap("SELECT a UNION SELECT b", NULL);
+	expect_unwrap("WITH x AS (SELECT 1) SELECT a", NULL);
+	expect_unwrap("SELECT 1; SELECT 2", NULL);
+	expect_unwrap("a + 1", NULL);
+	expect_unwrap("SELECT", NULL);
+	expect_unwrap("SELECT (", NULL);
+}
+
+static void
 test_alter_table(void **state)
 {
 	shunt_error err;
@@ -675,6 +714,7 @@ main(void)
 		cmocka_unit_test(test_set_index_name),
 		cmocka_unit_test(test_retarget),
 		cmocka_unit_test(test_alter_table),
+		cmocka_unit_test(test_unwrap_select),
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_quote_ident),
 	};
