@@ -210,8 +210,8 @@ set_status(rebuild *rb, const char *status, shunt_error *err)
 	return rc;
 }
 
-static char *
-slot_name(rebuild *rb)
+char *
+rb_slot_name(rebuild *rb)
 {
 	char *oid = pg_query_value(rb->db, "SELECT oid FROM pg_catalog.pg_database WHERE datname = "
 									   "pg_catalog.current_database()", 0, NULL, NULL);
@@ -237,7 +237,7 @@ open_logical(rebuild *rb, shunt_error *err)
 {
 	size_t n = rb_nkey(rb);
 	const char **keys = shunt_xcalloc(n, sizeof(char *));
-	char *slot = slot_name(rb), *pub = publication_name(rb);
+	char *slot = rb_slot_name(rb), *pub = publication_name(rb);
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
@@ -263,7 +263,7 @@ drop_logical(rebuild *rb, shunt_error *err)
 	}
 	if (strcmp(rb->capture, "logical") != 0)
 		return 0;
-	slot = slot_name(rb);
+	slot = rb_slot_name(rb);
 	pub = publication_name(rb);
 	rc = pg_logical_cleanup(rb->db, slot, pub, err);
 	free(slot);
@@ -651,7 +651,7 @@ cutover(rebuild *rb, shunt_error *err)
 	/* logical capture: catch the stream up with the WAL first (the
 	 * walsender decodes all of it, the copy's own writes too), so the wait
 	 * for the marker under the lock is short */
-	rc = rb_capture_poll(rb, &d, -1, err);
+	rc = rb_capture_sync(rb, &d, RB_CATCH_UP_MS, err);
 	if (rc == 0)
 		rc = rb_drain(&d, 200, err);
 	rb_dir_release(&d);

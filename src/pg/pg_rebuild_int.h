@@ -101,9 +101,21 @@ int rb_drain(rb_dir *d, long long below, shunt_error *err);
 /* Compares original and shadow chunk by chunk; copies differing chunks
  * again; fails when a chunk keeps differing. */
 int rb_verify(rb_dir *d, shunt_error *err);
-/* Pulls changes from the logical slot into the log table (no-op for
- * trigger capture). */
+/* The name of the logical capture's slot (malloc'd). */
+char *rb_slot_name(rebuild *rb);
+
+/* Pulls the changes the logical slot holds now into the log table,
+ * waiting up to timeout_ms for the first (no-op for trigger capture). */
 int rb_capture_poll(rebuild *rb, const rb_dir *d, int timeout_ms, shunt_error *err);
+/* Pulls every change committed before now: writes a marker and reads up to
+ * it, failing after wait_ms.  The walsender decodes all WAL, the copy's
+ * own too, so after a copy the stream can be far behind: catch up with a
+ * long wait outside any lock (RB_CATCH_UP_MS), then a short one under it
+ * (RB_LOCKED_SYNC_MS). */
+int rb_capture_sync(rebuild *rb, const rb_dir *d, int wait_ms, shunt_error *err);
+#define RB_CATCH_UP_MS (30 * 60 * 1000)
+#define RB_LOCKED_SYNC_MS 10000
+#define RB_CHUNK_SYNC_MS 60000
 /* Pending log entries. */
 int rb_log_count(rb_dir *d, long long *n, shunt_error *err);
 

@@ -120,8 +120,10 @@ emit_marker(rebuild *rb, char *token, size_t size, shunt_error *err)
 						   err);
 }
 
-int
-rb_capture_poll(rebuild *rb, const rb_dir *d, int timeout_ms, shunt_error *err)
+/* Reads changes into the log: with a token, up to that marker (within
+ * wait_ms), else what the stream holds now. */
+static int
+capture_read(rebuild *rb, const rb_dir *d, int timeout_ms, bool to_marker, shunt_error *err)
 {
 	key_batch kb;
 	int rc = 0;
@@ -135,13 +137,13 @@ rb_capture_poll(rebuild *rb, const rb_dir *d, int timeout_ms, shunt_error *err)
 		buf_init(&kb.arrays[i]);
 		buf_putc(&kb.arrays[i], '{');
 	}
-	if (timeout_ms < 0) {
-		/* under the cut-over's lock: everything up to a marker written now */
+	if (to_marker) {
+		/* everything up to a marker committed now */
 		char token[64];
 
 		rc = emit_marker(rb, token, sizeof(token), err);
 		if (rc == 0)
-			rc = pg_logical_wait_marker(rb->logical, token, 10000, collect, &kb, err);
+			rc = pg_logical_wait_marker(rb->logical, token, timeout_ms, collect, &kb, err);
 		if (rc == 0)
 			rc = flush(rb, d, &kb, err);
 	} else {
@@ -168,4 +170,16 @@ rb_capture_poll(rebuild *rb, const rb_dir *d, int timeout_ms, shunt_error *err)
 	if (rc != 0)
 		shunt_error_add_context(err, "while reading changes from the replication slot");
 	return rc;
+}
+
+int
+rb_capture_poll(rebuild *rb, const rb_dir *d, int timeout_ms, shunt_error *err)
+{
+	return capture_read(rb, d, timeout_ms, false, err);
+}
+
+int
+rb_capture_sync(rebuild *rb, const rb_dir *d, int wait_ms, shunt_error *err)
+{
+	return capture_read(rb, d, wait_ms, true, err);
 }

@@ -143,7 +143,7 @@ swap_body(shunt_db *db, void *arg, shunt_error *err)
 	json_array_clear(s->validate);
 	/* every change made before the lock: from the slot (logical capture)
 	 * up to a marker written now, then the whole log */
-	if (rb_capture_poll(rb, &s->drain, -1, err) != 0)
+	if (rb_capture_sync(rb, &s->drain, RB_LOCKED_SYNC_MS, err) != 0)
 		return -1;
 	if (rb_apply(&s->drain, 0, &applied, err) != 0)
 		return -1;

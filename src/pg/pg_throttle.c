@@ -84,7 +84,7 @@ static int
 check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 {
 	char max_slot[32];
-	const char *params[3] = { t->app_schema, t->table_q, max_slot };
+	const char *params[4] = { t->app_schema, t->table_q, max_slot, t->own_slot };
 	shunt_buf sql = SHUNT_BUF_INIT;
 	PGresult *res;
 	int64_t now = now_ms();
@@ -104,9 +104,10 @@ check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 		"       (SELECT min(replay_lsn)::text FROM pg_catalog.pg_stat_replication WHERE replay_lsn IS NOT NULL), "
 		"       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication), "
 		"       (SELECT max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn))::bigint "
-		"          FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND active), "
+		"          FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND active "
+		"           AND slot_name <> $4), "
 		"       (SELECT slot_name FROM pg_catalog.pg_replication_slots WHERE restart_lsn IS NOT NULL AND active "
-		"         ORDER BY restart_lsn LIMIT 1), "
+		"           AND slot_name <> $4 ORDER BY restart_lsn LIMIT 1), "
 		"       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_progress_vacuum "
 		"         WHERE relid = pg_catalog.to_regclass($2)), "
 		"       (SELECT pg_catalog.string_agg(pg_catalog.format('\"%%s\" (%%s MB)', slot_name, "
@@ -116,7 +117,7 @@ check(pg_throttle *t, char *reason, size_t size, shunt_error *err)
 		"           AND $3::bigint > 0 "
 		"           AND pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn) > $3::bigint) ",
 		t->db->state_q, t->db->state_q, t->db->state_q);
-	res = pg_exec_params(t->db, buf_str(&sql), 3, params, err);
+	res = pg_exec_params(t->db, buf_str(&sql), 4, params, err);
 	buf_release(&sql);
 	if (res == NULL)
 		return -1;

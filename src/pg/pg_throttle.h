@@ -50,6 +50,9 @@ typedef struct pg_throttle {
 	int next_sample;
 	char last_reason[256];
 	bool warned_inactive_slots;
+	/* a slot the job itself reads (the rebuild's logical capture): its lag
+	 * is the job's own to catch up, never a reason to wait */
+	char own_slot[64];
 } pg_throttle;
 
 void pg_throttle_init(pg_throttle *t, shunt_db *db, const char *app_schema, const char *table_q);
