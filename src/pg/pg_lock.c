@@ -197,7 +197,14 @@ retry_loop(shunt_db *db, const pg_lock_txn *t, const char *concurrent_sql,
 		}
 		log_info("%s: lock not available (attempt %d, %s)%s%s; retrying", what, attempt,
 				 err->sqlstate, blockers.len ? ", held by " : "", buf_str(&blockers));
-		pg_lock_sleep_ms(backoff_ms(attempt));
+		{
+			/* never sleep past the budget: the last attempt comes at
+			 * its end, and --lock-retry-total means what it says */
+			long sleep = backoff_ms(attempt);
+			int64_t left = db->lock_retry_ms - (now_ms() - start);
+
+			pg_lock_sleep_ms(left < sleep ? (left > 10 ? (long) left : 10) : sleep);
+		}
 	}
 	buf_release(&blockers);
 	return rc == 0 ? 0 : -1;

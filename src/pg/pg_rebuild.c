@@ -767,8 +767,22 @@ pg_rebuild_run(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err)
 		buf_printf(&sql, "SELECT waiting_reason = 'cutover requested' FROM %s.rebuilds WHERE id = $1::bigint",
 				   db->state_q);
 		rb_dir_init(&d, &rb, true, rb.table, rb.rb_name);
+		{
+			/* a request left by a `shunt cutover` that an earlier run of
+			 * this command never served is not for this run */
+			shunt_buf clear = SHUNT_BUF_INIT;
+
+			buf_init(&clear);
+			buf_printf(&clear, "UPDATE %s.rebuilds SET waiting_reason = NULL WHERE id = $1::bigint "
+							   "AND waiting_reason = 'cutover requested'", db->state_q);
+			pg_exec_command(db, buf_str(&clear), 1, params, err);
+			buf_release(&clear);
+		}
 		for (;;) {
 			char *v;
+
+			if (err->code != SHUNT_OK)
+				break;
 
 			if (rb_drain(&d, 1, err) != 0)
 				break;
@@ -792,9 +806,104 @@ pg_rebuild_run(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err)
 	}
 	rc = cutover(&rb, err);
 done:
+	/* a rebuild that failed before its cut-over leaves the shadow and
+	 * the capture (a trigger on the live table) in place: say how to go
+	 * on or clean up */
+	if (rc != 0 && !o->dry_run && rb.id > 0 && rb.status != NULL && strcmp(rb.status, "cutover") != 0 &&
+		strcmp(rb.status, "reverted") != 0 && err->hint[0] == '\0' && err->code != SHUNT_E_REFUSED)
+		shunt_error_hint(err, "The shadow and the change capture stay in place: fix the cause and run the same "
+							  "command again to continue, or run `shunt rebuild %s --abort` to remove them.",
+						 o->table);
 	if (rc != 0 && found)
 		shunt_error_add_context(err, "rebuild of %s.%s", o->schema, o->table);
 	rebuild_release(&rb);
+	return rc;
+}
+
+/* Whether the rebuild's slot is held by a live process ("t"), idle ("f")
+ * or gone (NULL): the waiting `shunt rebuild` is the slot's holder. */
+static char *
+slot_state(rebuild *rb, shunt_error *err)
+{
+	char *slot = rb_slot_name(rb);
+	const char *params[1] = { slot };
+	char *v = pg_query_value(rb->db, "SELECT CASE WHEN active THEN 't' ELSE 'f' END FROM pg_catalog.pg_replication_slots "
+							 "WHERE slot_name = $1",
+							 1, params, err);
+
+	free(slot);
+	return v;
+}
+
+/*
+ * With logical capture only the `shunt rebuild --postpone-cutover` process
+ * that holds the slot knows every change, so `shunt cutover` asks it and
+ * waits for the outcome; with nobody holding the slot there is nobody to
+ * ask.
+ */
+static int
+request_logical_cutover(rebuild *rb, shunt_error *err)
+{
+	shunt_buf sql = SHUNT_BUF_INIT;
+	const char *params[1] = { rb->id_text };
+	char *active = slot_state(rb, err);
+	int rc = -1;
+
+	if (active == NULL && err->code != SHUNT_OK)
+		return -1;
+	if (active == NULL || strcmp(active, "t") != 0) {
+		free(active);
+		shunt_error_set(err, SHUNT_E_STATE, "no `shunt rebuild %s --postpone-cutover` process is waiting: the "
+											"logical capture's replication slot is %s", rb->table,
+						active == NULL ? "gone" : "not in use");
+		shunt_error_detail(err, "With logical capture the process that reads the slot does the cut-over; changes "
+								"made since it stopped are unknown, so the shadow cannot be swapped in.");
+		shunt_error_hint(err, "Run `shunt rebuild %s --capture logical --postpone-cutover` again (it copies anew "
+							  "from a new slot and waits), or without --postpone-cutover to swap when ready; "
+							  "`--abort` removes the shadow.", rb->table);
+		return -1;
+	}
+	free(active);
+	buf_init(&sql);
+	buf_printf(&sql, "UPDATE %s.rebuilds SET waiting_reason = 'cutover requested' WHERE id = $1::bigint",
+			   rb->db->state_q);
+	if (pg_exec_command(rb->db, buf_str(&sql), 1, params, err) != 0)
+		goto done;
+	log_info("cut-over requested; the `shunt rebuild` process that holds the replication slot does it");
+	buf_reset(&sql);
+	buf_printf(&sql, "SELECT status || coalesce('/' || lock_ms::text, '') FROM %s.rebuilds WHERE id = $1::bigint",
+			   rb->db->state_q);
+	for (;;) {
+		char *st = pg_query_value(rb->db, buf_str(&sql), 1, params, err);
+
+		if (st == NULL)
+			goto done;
+		if (strncmp(st, "cutover", 7) == 0) {
+			log_info("rebuild %s.%s: cut over by the waiting process (exclusive lock held %s ms)", rb->schema,
+					 rb->table, st[7] == '/' ? st + 8 : "?");
+			free(st);
+			rc = 0;
+			goto done;
+		}
+		free(st);
+		active = slot_state(rb, err);
+		if (active == NULL && err->code != SHUNT_OK)
+			goto done;
+		if (active == NULL || strcmp(active, "t") != 0) {
+			free(active);
+			shunt_error_set(err, SHUNT_E_STATE, "the `shunt rebuild %s` process ended without cutting over",
+							rb->table);
+			shunt_error_hint(err, "Its output says why (a cut-over that kept timing out, a signal); run it again.");
+			goto done;
+		}
+		free(active);
+		if (interrupt_sleep_ms(200)) {
+			interrupt_error(err);
+			goto done;
+		}
+	}
+done:
+	buf_release(&sql);
 	return rc;
 }
 
@@ -821,17 +930,7 @@ pg_rebuild_cutover(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err)
 		goto done;
 	}
 	if (strcmp(rb.capture, "logical") == 0) {
-		/* the process holding the slot does the cut-over */
-		shunt_buf sql = SHUNT_BUF_INIT;
-		const char *params[1] = { rb.id_text };
-
-		buf_init(&sql);
-		buf_printf(&sql, "UPDATE %s.rebuilds SET waiting_reason = 'cutover requested' WHERE id = $1::bigint",
-				   db->state_q);
-		rc = pg_exec_command(db, buf_str(&sql), 1, params, err);
-		buf_release(&sql);
-		if (rc == 0)
-			log_info("cut-over requested; the `shunt rebuild` process that holds the replication slot does it");
+		rc = request_logical_cutover(&rb, err);
 		goto done;
 	}
 	if (pg_state_lock(db, o->schema, err) != 0)

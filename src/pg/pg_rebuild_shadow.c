@@ -67,7 +67,9 @@ check_table(rebuild *rb, const char *live, shunt_error *err)
 		"         WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refobjid = c.oid), "
 		"       (SELECT pg_catalog.string_agg(ci.relname, ', ') FROM pg_catalog.pg_index i "
 		"          JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid "
-		"         WHERE i.indrelid = c.oid AND NOT i.indisvalid) "
+		"         WHERE i.indrelid = c.oid AND NOT i.indisvalid), "
+		"       c.relrowsecurity AND c.relforcerowsecurity AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r "
+		"         WHERE r.rolname = CURRENT_USER AND (r.rolsuper OR r.rolbypassrls)) "
 		"  FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass",
 		1, params, err);
 	if (res == NULL)
@@ -94,6 +96,17 @@ check_table(rebuild *rb, const char *live, shunt_error *err)
 		shunt_error_detail(err, "An invalid index is what a failed CREATE INDEX CONCURRENTLY leaves; the rebuild "
 								"would have to copy it as it is.");
 		shunt_error_hint(err, "Drop or REINDEX them first.");
+		goto done;
+	}
+	/* FORCE ROW LEVEL SECURITY applies the policies to the owner too: the
+	 * copy and the verification would see the same filtered table, and
+	 * the rows the policies hide would be left behind in the old table */
+	if (is_true(res, 0, 6)) {
+		shunt_error_set(err, SHUNT_E_REFUSED,
+						"%s cannot be rebuilt by this role: FORCE ROW LEVEL SECURITY hides rows from it", live);
+		shunt_error_detail(err, "The copy would see only the rows the policies show the role, and the others would "
+								"be lost at the cut-over.");
+		shunt_error_hint(err, "Run the rebuild as a role with BYPASSRLS (or a superuser).");
 		goto done;
 	}
 	rc = 0;
@@ -504,7 +517,24 @@ rb_shadow_create(rebuild *rb, shunt_error *err)
 		"               pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ') FROM pg_catalog.unnest(a.attoptions) o)) "
 		"  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_attribute b ON b.attrelid = $2::regclass "
 		"       AND b.attname = a.attname AND NOT b.attisdropped "
-		" WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attoptions IS NOT NULL",
+		" WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attoptions IS NOT NULL "
+		/* LIKE copies an identity sequence's MAXVALUE explicitly, so a
+		 * type change by --alter (int to bigint) keeps the old type's
+		 * limit, the one the rebuild was meant to lift; a plain ALTER
+		 * TABLE raises a limit that was the old type's default */
+		"UNION ALL "
+		"SELECT pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET MAXVALUE %s', $2::text, b.attname, "
+		"       CASE ns.seqtypid WHEN 'pg_catalog.int2'::regtype THEN 32767 WHEN 'pg_catalog.int4'::regtype "
+		"            THEN 2147483647 ELSE 9223372036854775807 END) "
+		"  FROM pg_catalog.pg_attribute b "
+		"  JOIN pg_catalog.pg_sequence ns "
+		"    ON ns.seqrelid = pg_catalog.pg_get_serial_sequence($2::text, b.attname::text)::regclass "
+		"  JOIN pg_catalog.pg_sequence os "
+		"    ON os.seqrelid = pg_catalog.pg_get_serial_sequence($1::text, b.attname::text)::regclass "
+		" WHERE b.attrelid = $2::regclass AND b.attnum > 0 AND NOT b.attisdropped AND b.attidentity <> '' "
+		"   AND ns.seqtypid <> os.seqtypid AND os.seqincrement > 0 "
+		"   AND os.seqmax = CASE os.seqtypid WHEN 'pg_catalog.int2'::regtype THEN 32767 "
+		"                   WHEN 'pg_catalog.int4'::regtype THEN 2147483647 ELSE 9223372036854775807 END",
 		2, params, err) != 0)
 		goto done;
 
