@@ -322,6 +322,12 @@ static const object_def op_sql = { (const field_def[]) {
 	{ RULE_NOT_BOTH, NULL, NULL, NAMES("down", "onComplete"), NULL },
 	RULES_END } };
 
+/* shunt extension: an online rebuild of a table (docs/rebuild.md) */
+static const object_def op_rebuild_table = { (const field_def[]) {
+	FIELD("table", VT_STRING, REQ),
+	FIELD("alter", VT_STRING, OPT),
+	FIELDS_END }, NULL };
+
 /* The whole file. */
 static const object_def migration_def = { (const field_def[]) {
 	FIELD("name", VT_STRING, OPT),
@@ -353,6 +359,7 @@ static const op_kind_def op_kinds[] = {
 	{ OP_RENAME_CONSTRAINT, "rename_constraint", &op_rename_constraint },
 	{ OP_SET_REPLICA_IDENTITY, "set_replica_identity", &op_set_replica_identity },
 	{ OP_SQL, "sql", &op_sql },
+	{ OP_REBUILD_TABLE, "rebuild_table", &op_rebuild_table },
 };
 
 #define N_OP_KINDS (sizeof(op_kinds) / sizeof(op_kinds[0]))

@@ -50,6 +50,7 @@ typedef enum shunt_op_kind {
 	OP_RENAME_CONSTRAINT,
 	OP_SET_REPLICA_IDENTITY,
 	OP_SQL,
+	OP_REBUILD_TABLE, /* shunt extension: online rebuild (docs/rebuild.md) */
 	OP__COUNT
 } shunt_op_kind;
 

@@ -8,7 +8,10 @@
 
 #include "core/alloc.h"
 
-static const char *const kind_names[] = { "txn", "concurrent", "backfill", "views" };
+static const char *const kind_names[] = { "txn", "concurrent", "backfill", "views", "rebuild",
+										   "rebuild_drop_old", "rebuild_undo" };
+#define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
+_Static_assert(N_KINDS == STEP_REBUILD_UNDO + 1, "kind_names[] needs one name per plan_step_kind");
 
 const char *
 plan_step_kind_name(plan_step_kind k)
@@ -119,6 +122,19 @@ plan_step *
 plan_add_views(plan_phase *ph, const char *what)
 {
 	return add_step(ph, STEP_VIEWS, what);
+}
+
+plan_step *
+plan_add_rebuild(plan_phase *ph, plan_step_kind kind, const char *what, const char *schema, const char *table,
+				 const char *alter)
+{
+	plan_step *s = add_step(ph, kind, what);
+
+	s->table_schema = shunt_xstrdup(schema);
+	s->table = shunt_xstrdup(table);
+	if (alter != NULL)
+		plan_step_add_sql(s, alter);
+	return s;
 }
 
 void
@@ -244,10 +260,10 @@ phase_from_json(plan_phase *ph, json_t *a, shunt_error *err)
 		plan_step *s;
 		int k;
 
-		for (k = 0; k < 4; k++)
+		for (k = 0; k < (int) N_KINDS; k++)
 			if (kind && strcmp(kind, kind_names[k]) == 0)
 				break;
-		if (k == 4 || what == NULL)
+		if (k == (int) N_KINDS || what == NULL)
 			return shunt_error_set(err, SHUNT_E_STATE, "stored plan is damaged: step %zu", i + 1);
 		s = add_step(ph, (plan_step_kind) k, what);
 		strings_from_json(json_object_get(o, "sql"), &s->sql, &s->n_sql);

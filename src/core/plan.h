@@ -26,6 +26,9 @@ typedef enum plan_step_kind {
 	STEP_CONCURRENT, /* one statement outside a transaction (CREATE INDEX CONCURRENTLY) */
 	STEP_BACKFILL,   /* batched backfill of one table */
 	STEP_VIEWS,      /* (re)create the new version schema's views, from the catalog */
+	STEP_REBUILD,    /* online rebuild of table, cut over (sql[0]: ALTER TABLE clauses, optional) */
+	STEP_REBUILD_DROP_OLD, /* drop the table a rebuild left for its revert */
+	STEP_REBUILD_UNDO,     /* revert (after a cut-over) or abort a rebuild, then drop */
 } plan_step_kind;
 
 typedef struct plan_step {
@@ -67,6 +70,10 @@ plan_step *plan_add_concurrent(plan_phase *ph, const char *what, const char *sql
 plan_step *plan_add_backfill(plan_phase *ph, const char *what, const char *schema,
 							 const char *table);
 plan_step *plan_add_views(plan_phase *ph, const char *what);
+/* STEP_REBUILD, STEP_REBUILD_DROP_OLD or STEP_REBUILD_UNDO of schema.table;
+ * alter (may be NULL) only for STEP_REBUILD. */
+plan_step *plan_add_rebuild(plan_phase *ph, plan_step_kind kind, const char *what, const char *schema,
+							const char *table, const char *alter);
 
 /* Moves every step of src to the front of dst (in src's order); src is left empty. */
 void plan_phase_prepend(plan_phase *dst, plan_phase *src);

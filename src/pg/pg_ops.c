@@ -33,6 +33,7 @@ static const op_fn op_table[OP__COUNT] = {
 	[OP_RENAME_CONSTRAINT] = op_rename_constraint,
 	[OP_SET_REPLICA_IDENTITY] = op_set_replica_identity,
 	[OP_SQL] = op_sql,
+	[OP_REBUILD_TABLE] = op_rebuild_table,
 };
 
 int

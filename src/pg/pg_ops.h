@@ -37,6 +37,7 @@ int op_drop_multicolumn_constraint(planner *p, json_t *d);
 int op_rename_constraint(planner *p, json_t *d);
 int op_set_replica_identity(planner *p, json_t *d);
 int op_sql(planner *p, json_t *d);
+int op_rebuild_table(planner *p, json_t *d);
 
 /* --- shared helpers (pg_ops.c) --- */
 

@@ -637,10 +637,16 @@ cutover(rebuild *rb, shunt_error *err)
 
 		json_array_foreach(changes, i, c)
 			log_warning("rebuild: column type changes at the cut-over: %s", json_string_value(c));
-		log_warning("rebuild: sessions holding prepared statements on %s.%s will get \"cached plan must not "
-					"change result type\" until they prepare them again; to spare running applications, "
-					"change types through a migration (old clients keep the old type through their "
-					"version schema)", rb->schema, rb->table);
+		if (rb->o->in_migration)
+			log_warning("rebuild: sessions holding prepared statements on %s.%s (through either version "
+						"schema: rebuild_table swaps the table under both) will get \"cached plan must not "
+						"change result type\" until they prepare them again; alter_column with type, up and "
+						"down keeps the old type for old clients", rb->schema, rb->table);
+		else
+			log_warning("rebuild: sessions holding prepared statements on %s.%s will get \"cached plan must not "
+						"change result type\" until they prepare them again; to spare running applications, "
+						"change types through a migration (old clients keep the old type through their "
+						"version schema)", rb->schema, rb->table);
 	}
 	if (hooks_run(HOOK_BEFORE_CUTOVER, &env, err) != 0)
 		return -1;
@@ -695,7 +701,7 @@ begin(shunt_db *db, const pg_rebuild_opts *o, rebuild *rb, bool *found, shunt_er
 		return -1;
 	if (pg_state_active(db, o->schema, &m, err) != 0)
 		return -1;
-	if (m != NULL) {
+	if (m != NULL && !o->in_migration) {
 		shunt_error_set(err, SHUNT_E_STATE, "migration %s is active on schema \"%s\"", m->name, o->schema);
 		shunt_error_hint(err, "Complete or roll it back before rebuilding a table of this schema.");
 		pg_state_migration_free(m);
@@ -1114,6 +1120,36 @@ pg_rebuild_abort(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err)
 		goto done;
 	log_info("rebuild %s.%s: aborted; the shadow table and the change capture are gone", o->schema, o->table);
 	rc = 0;
+done:
+	rebuild_release(&rb);
+	return rc;
+}
+
+int
+pg_rebuild_undo(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err)
+{
+	rebuild rb;
+	bool found;
+	char *status = NULL;
+	int rc = -1;
+
+	if (begin(db, o, &rb, &found, err) != 0)
+		goto done;
+	if (!found) {
+		rc = 0;
+		goto done;
+	}
+	status = shunt_xstrdup(rb.status);
+	rebuild_release(&rb);
+	memset(&rb, 0, sizeof(rb));
+	if (strcmp(status, "cutover") == 0)
+		rc = pg_rebuild_revert(db, o, err) == 0 ? pg_rebuild_drop_old(db, o, err) : -1;
+	else if (strcmp(status, "reverted") == 0)
+		rc = pg_rebuild_drop_old(db, o, err);
+	else
+		rc = pg_rebuild_abort(db, o, err);
+	free(status);
+	return rc;
 done:
 	rebuild_release(&rb);
 	return rc;

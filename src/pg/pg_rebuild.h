@@ -40,6 +40,8 @@ typedef struct pg_rebuild_opts {
 	bool no_verify;            /* skip the checksum comparison before the cut-over */
 	bool drop_old;             /* drop the old table right after the cut-over */
 	bool dry_run;              /* print the statements, change nothing */
+	bool in_migration;         /* a step of a migration (rebuild_table): that migration is the
+	                              active one of the schema, and holds its lock */
 	pg_rebuild_capture capture;
 	pg_backfill_opts copy;     /* batch size and time, rate, throttles, progress */
 } pg_rebuild_opts;
@@ -60,5 +62,12 @@ int pg_rebuild_drop_old(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err
 
 /* Removes everything a rebuild that was not cut over made. */
 int pg_rebuild_abort(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err);
+
+/*
+ * Undoes whatever a rebuild of o->table got to, for a migration's
+ * rollback: after the cut-over, --revert then --drop-old; after a revert,
+ * --drop-old; before the cut-over, --abort; with no open rebuild, nothing.
+ */
+int pg_rebuild_undo(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err);
 
 #endif

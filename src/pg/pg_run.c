@@ -15,6 +15,7 @@
 #include "pg/pg_catalog.h"
 #include "pg/pg_exec.h"
 #include "pg/pg_lock.h"
+#include "pg/pg_rebuild.h"
 #include "pg/pg_plan.h"
 #include "pg/pg_state.h"
 
@@ -98,6 +99,23 @@ free_sql(char **sql, size_t n)
 	free(sql);
 }
 
+/* The options of a rebuild step: trigger capture (the process ends after
+ * the start, so no slot could be held), the backfill's throttles, and the
+ * rebuild's longer default batch time. */
+static void
+rebuild_opts(const run_ctx *ctx, const plan_step *s, pg_rebuild_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->schema = s->table_schema;
+	o->table = s->table;
+	o->alter = s->n_sql > 0 ? s->sql[0] : NULL;
+	o->capture = REBUILD_CAPTURE_TRIGGER;
+	o->in_migration = true;
+	o->copy = ctx->backfill;
+	if (o->copy.target_batch_ms == 20)
+		o->copy.target_batch_ms = 200;
+}
+
 static int
 run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 {
@@ -150,6 +168,19 @@ run_step(run_ctx *ctx, const plan_step *s, int index, shunt_error *err)
 			if (hooks_run(HOOK_AFTER_BACKFILL, &h, &e) != 0)
 				log_warning("%s", e.message);
 		}
+		break;
+	}
+	case STEP_REBUILD:
+	case STEP_REBUILD_DROP_OLD:
+	case STEP_REBUILD_UNDO: {
+		pg_rebuild_opts o;
+
+		rebuild_opts(ctx, s, &o);
+		rc = s->kind == STEP_REBUILD		   ? pg_rebuild_run(ctx->db, &o, err)
+			 : s->kind == STEP_REBUILD_DROP_OLD ? pg_rebuild_drop_old(ctx->db, &o, err)
+												: pg_rebuild_undo(ctx->db, &o, err);
+		if (rc == 0)
+			rc = checkpoint(ctx, index + 1, err);
 		break;
 	}
 	case STEP_VIEWS: {
@@ -344,6 +375,18 @@ pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *ph
 			free(sql);
 			break;
 		}
+		case STEP_REBUILD:
+			fprintf(out, " (shunt rebuild %s%s%s: shadow table, change capture trigger, batched copy, "
+						 "verification, cut-over in one short transaction; see docs/rebuild.md)\n",
+					s->table, s->n_sql ? " --alter " : "", s->n_sql ? s->sql[0] : "");
+			break;
+		case STEP_REBUILD_DROP_OLD:
+			fprintf(out, " (shunt rebuild %s --drop-old)\n", s->table);
+			break;
+		case STEP_REBUILD_UNDO:
+			fprintf(out, " (shunt rebuild %s --revert then --drop-old after a cut-over, else --abort)\n",
+					s->table);
+			break;
 		case STEP_VIEWS: {
 			char **sql = NULL;
 			size_t n = 0;

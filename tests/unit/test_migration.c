@@ -658,7 +658,7 @@ test_unknown_operation_detail(void **state)
 	assert_string_equal(err.hint, "");
 	assert_contains("detail", err.detail,
 					"Valid operations are: create_table, drop_table, rename_table, add_column");
-	assert_contains("detail", err.detail, "set_replica_identity, sql.");
+	assert_contains("detail", err.detail, "set_replica_identity, sql, rebuild_table.");
 }
 
 /* Deep nesting is refused without exhausting the stack. */

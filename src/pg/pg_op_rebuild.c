@@ -1,0 +1,63 @@
+/*
+ * pg_op_rebuild.c: rebuild_table, a shunt extension to the migration
+ * format that runs an online rebuild (pg_rebuild.h) as a migration:
+ *
+ *   start     copy, verify and cut over (the new table is live for both
+ *             versions; the old one is kept, synced in reverse)
+ *   complete  drop the old table
+ *   rollback  swap the old table back with every write made since (or,
+ *             before the cut-over, remove the shadow), then drop the other
+ *
+ * The rebuild is a whole-table swap, so it must be the migration's only
+ * operation: the column duplication and sync triggers of the other
+ * operations would be copied along or left pointing at the old table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "pg/pg_ops.h"
+#include "pg/pg_parse.h"
+
+int
+op_rebuild_table(planner *p, json_t *d)
+{
+	const char *table = json_str(d, "table");
+	const char *alter = json_str(d, "alter");
+	model_table *t;
+	shunt_buf what = SHUNT_BUF_INIT;
+	shunt_error e;
+
+	if (p->model_only)
+		return 0;
+	if (p->mig->n_ops != 1)
+		return planner_error(p, NULL, "rebuild_table must be the only operation of its migration (this one has "
+									  "%zu)", p->mig->n_ops);
+	t = ops_table(p, "table", table);
+	if (t == NULL)
+		return -1;
+	if (alter != NULL) {
+		char *checked = pg_parse_alter_table(alter, "t", &e);
+
+		if (checked == NULL)
+			return planner_error(p, "alter", "%s", e.message);
+		free(checked);
+	}
+	buf_init(&what);
+	buf_put(&what, "rebuild table ");
+	pg_put_ident(p->db, &what, t->phys);
+	buf_put(&what, alter != NULL ? " online with the new definition, and cut over" : " online (bloat), and cut over");
+	plan_add_rebuild(&p->start_ddl, STEP_REBUILD, buf_str(&what), p->schema, t->phys, alter);
+	buf_reset(&what);
+	buf_put(&what, "drop the table the rebuild of ");
+	pg_put_ident(p->db, &what, t->phys);
+	buf_put(&what, " kept for a revert");
+	plan_add_rebuild(&p->complete_post, STEP_REBUILD_DROP_OLD, buf_str(&what), p->schema, t->phys, NULL);
+	buf_reset(&what);
+	buf_put(&what, "undo the rebuild of ");
+	pg_put_ident(p->db, &what, t->phys);
+	buf_put(&what, " (revert after its cut-over, else abort), then drop the other table");
+	plan_add_rebuild(&p->rollback_ops, STEP_REBUILD_UNDO, buf_str(&what), p->schema, t->phys, NULL);
+	buf_release(&what);
+	return 0;
+}
