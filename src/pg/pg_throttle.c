@@ -211,7 +211,7 @@ int
 pg_throttle_control(shunt_db *db, const char *app_schema, int pause, double rate, int batch,
 					shunt_error *err)
 {
-	shunt_buf sql = SHUNT_BUF_INIT;
+	shunt_buf ins = SHUNT_BUF_INIT, upd = SHUNT_BUF_INIT;
 	char p[8], r[64], bs[32];
 	const char *params[4] = { app_schema, p, r, bs };
 	int rc;
@@ -219,10 +219,12 @@ pg_throttle_control(shunt_db *db, const char *app_schema, int pause, double rate
 	snprintf(p, sizeof(p), "%d", pause);
 	snprintf(r, sizeof(r), "%.17g", rate);
 	snprintf(bs, sizeof(bs), "%d", batch);
-	buf_init(&sql);
+	buf_init(&ins);
+	buf_init(&upd);
+	buf_printf(&ins, "INSERT INTO %s.control AS c (schema) VALUES ($1) ON CONFLICT (schema) DO NOTHING",
+			   db->state_q);
 	/* pause: 1 pause, 0 resume, -1 unchanged; rate/batch: < 0 unchanged, 0 clear */
-	buf_printf(&sql,
-		"INSERT INTO %s.control AS c (schema) VALUES ($1) ON CONFLICT (schema) DO NOTHING; "
+	buf_printf(&upd,
 		"UPDATE %s.control SET "
 		"  paused = CASE $2::int WHEN 1 THEN true WHEN 0 THEN false ELSE paused END, "
 		"  paused_by = CASE $2::int WHEN 1 THEN CURRENT_USER || '@' || "
@@ -232,25 +234,21 @@ pg_throttle_control(shunt_db *db, const char *app_schema, int pause, double rate
 		"      WHEN $3::float8 = 0 THEN NULL ELSE $3::float8 END, "
 		"  batch_size = CASE WHEN $4::int < 0 THEN batch_size WHEN $4::int = 0 THEN NULL ELSE $4::int END "
 		"WHERE schema = $1",
-		db->state_q, db->state_q);
-	/* two statements: run them as one transaction with parameters each */
-	{
-		char *semi = strstr(sql.data, "; UPDATE");
+		db->state_q);
+	/* two statements, each with its parameters, in one transaction */
+	rc = pg_exec_command(db, "BEGIN", 0, NULL, err);
+	if (rc == 0)
+		rc = pg_exec_command(db, buf_str(&ins), 1, params, err);
+	if (rc == 0)
+		rc = pg_exec_command(db, buf_str(&upd), 4, params, err);
+	if (rc == 0)
+		rc = pg_exec_command(db, "COMMIT", 0, NULL, err);
+	else {
+		shunt_error ignore;
 
-		*semi = '\0';
-		rc = pg_exec_command(db, "BEGIN", 0, NULL, err);
-		if (rc == 0)
-			rc = pg_exec_command(db, sql.data, 1, params, err);
-		if (rc == 0)
-			rc = pg_exec_command(db, semi + 2, 4, params, err);
-		if (rc == 0)
-			rc = pg_exec_command(db, "COMMIT", 0, NULL, err);
-		else {
-			shunt_error ignore;
-
-			pg_exec_command(db, "ROLLBACK", 0, NULL, &ignore);
-		}
+		pg_exec_command(db, "ROLLBACK", 0, NULL, &ignore);
 	}
-	buf_release(&sql);
+	buf_release(&ins);
+	buf_release(&upd);
 	return rc;
 }
