@@ -70,6 +70,7 @@ rb_dir_init(rb_dir *d, rebuild *rb, bool forward, const char *from_name, const c
 {
 	d->rb = rb;
 	d->forward = forward;
+	d->record_hash = false;
 	buf_init(&d->from_q);
 	buf_init(&d->to_q);
 	buf_init(&d->log_q);

@@ -58,6 +58,7 @@ typedef struct rb_dir {
 	shunt_buf from_q;  /* quoted, qualified */
 	shunt_buf to_q;
 	shunt_buf log_q;
+	bool record_hash;  /* verify: hash rows with hash_record_extended, not as text */
 } rb_dir;
 
 /* pg_rebuild.c */

@@ -10,7 +10,9 @@
 # as before (no shadow, triggers, functions, log, publication or slot); a
 # kill -9 in mid-copy followed by a rerun; bad inputs change nothing;
 # --dry-run; the prepared-statement warning; a bloat rebuild's sizes; a
-# cut-over that cannot get its lock gives up without holding up readers.
+# cut-over that cannot get its lock gives up without holding up readers; a
+# shadow that keeps differing fails the verification (rows hashed by type
+# and as text) and nothing is swapped.
 # Logical capture runs as a non-superuser REPLICATION role owning the
 # tables, in both runner modes.
 set -euo pipefail
@@ -561,5 +563,34 @@ if [[ $(coltype rebuild_lg lq id) == integer ]]; then
 	fi
 	wait_pid "$lq" 60
 fi
+
+# --- verification: a shadow that keeps differing stops the rebuild, nothing swapped.
+# A trigger on the shadow (created while the copy runs) alters every row the copy
+# and the re-copy write.  Once with hashable column types (rows hashed by type)
+# and once with a json column (rows hashed as text).
+for vt in vt_hash vt_text; do
+	if [[ $vt == vt_hash ]]; then
+		t_sql rebuild_lg "CREATE TABLE $vt (id int PRIMARY KEY, v text NOT NULL)" >/dev/null
+	else
+		t_sql rebuild_lg "CREATE TABLE $vt (id int PRIMARY KEY, v text NOT NULL, j json)" >/dev/null
+	fi
+	t_sql rebuild_lg "INSERT INTO $vt (id, v) SELECT g, 'v' || g FROM generate_series(1, 6000) g;
+		CREATE FUNCTION ${vt}_tamper() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$ BEGIN NEW.v := 'tampered'; RETURN NEW; END \$\$" >/dev/null
+	"$S" rebuild $vt --alter "ALTER COLUMN id TYPE bigint" --batch-size 200 --max-rows-per-second 3000 \
+		>"$T_TMP/$vt.out" 2>&1 &
+	vp=$!
+	BG+=("$vp")
+	t_sql_eventually rebuild_lg "SELECT to_regclass('_shunt_rb_$vt') IS NOT NULL" t "$vt: the shadow exists while the copy runs" 20
+	t_sql rebuild_lg "CREATE TRIGGER tamper BEFORE INSERT ON _shunt_rb_$vt FOR EACH ROW EXECUTE FUNCTION ${vt}_tamper()" >/dev/null
+	wait_pid "$vp" 120
+	T_ERR=$(<"$T_TMP/$vt.out")
+	t_is "$WAIT_RC" 1 "$vt: a shadow that keeps differing fails the rebuild (exit 1)"
+	t_like "$T_ERR" "verification failed: a chunk of .* keeps differing" "  ... saying the verification failed"
+	t_is "$(coltype rebuild_lg $vt id)" integer "  ... and nothing was swapped"
+	t_is "$(t_sql rebuild_lg "SELECT count(*) FROM $vt WHERE v = 'tampered'")" 0 "  ... the live table is untouched"
+	t_exit 0 "  ... --abort removes the shadow" "$S" rebuild $vt --abort
+	T_ERR=
+done
 
 t_done
