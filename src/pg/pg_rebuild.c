@@ -708,6 +708,7 @@ begin(shunt_db *db, const pg_rebuild_opts *o, rebuild *rb, bool *found, shunt_er
 		pg_state_migration_free(m);
 		return -1;
 	}
+	pg_state_migration_free(m);
 	return load(rb, found, err);
 }
 
