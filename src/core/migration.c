@@ -249,6 +249,9 @@ static const object_def op_alter_column = { (const field_def[]) {
 	NESTED("references", VT_OBJECT, OPT, fk_ref_def),
 	FIELD("up", VT_STRING, OPT),
 	FIELD("down", VT_STRING, OPT),
+	/* shunt extension: change the type by an online rebuild of the table
+	 * (rebuild_table) instead of a duplicated column */
+	FIELD("rebuild", VT_BOOL, OPT),
 	FIELDS_END }, (const rule_def[]) {
 	{ RULE_ANY_OF, NULL, NULL,
 	  NAMES("name", "type", "nullable", "default", "comment", "unique", "check",

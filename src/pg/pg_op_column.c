@@ -322,6 +322,9 @@ op_alter_column(planner *p, json_t *d)
 	plan_step *s;
 	int rc = -1;
 
+	if (json_bool(d, "rebuild", false))
+		return op_alter_column_rebuild(p, d);
+
 	if (t == NULL)
 		return p->model_only ? 0 : -1;
 	c = ops_column(p, t, "column", column);

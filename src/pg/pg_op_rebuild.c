@@ -19,11 +19,60 @@
 #include "pg/pg_ops.h"
 #include "pg/pg_parse.h"
 
+static int plan_rebuild(planner *p, const char *table, const char *alter, const char *alter_field);
+
 int
 op_rebuild_table(planner *p, json_t *d)
 {
-	const char *table = json_str(d, "table");
-	const char *alter = json_str(d, "alter");
+	return plan_rebuild(p, json_str(d, "table"), json_str(d, "alter"), "alter");
+}
+
+/*
+ * alter_column with rebuild: true: the type change as a rebuild_table with
+ * "ALTER COLUMN c TYPE t".  Only the type: the other changes have their
+ * own expand/contract paths, and the copy converts by a cast, so up and
+ * down have no place.
+ */
+int
+op_alter_column_rebuild(planner *p, json_t *d)
+{
+	static const char *const others[] = { "name", "nullable", "default", "comment", "unique", "check",
+										  "references", "up", "down" };
+	const char *type = json_str(d, "type");
+	shunt_buf alter = SHUNT_BUF_INIT;
+	int rc;
+
+	if (p->model_only)
+		return 0;
+	if (type == NULL)
+		return planner_error(p, "rebuild", "rebuild: true needs type: it changes a column's type by rebuilding "
+										   "the table");
+	{
+		model_table *t = ops_table(p, "table", json_str(d, "table"));
+
+		if (t == NULL || ops_column(p, t, "column", json_str(d, "column")) == NULL)
+			return -1;
+		if (ops_check_type(p, "type", type) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (json_object_get(d, others[i]) != NULL)
+			return planner_error(p, others[i], "with rebuild: true only type may change (the copy converts by a "
+											   "cast; up and down have no place); use a separate alter_column "
+											   "without rebuild for the rest");
+	buf_init(&alter);
+	buf_put(&alter, "ALTER COLUMN ");
+	pg_put_ident(p->db, &alter, json_str(d, "column"));
+	buf_put(&alter, " TYPE ");
+	buf_put(&alter, type);
+	rc = plan_rebuild(p, json_str(d, "table"), buf_str(&alter), "type");
+	buf_release(&alter);
+	return rc;
+}
+
+static int
+plan_rebuild(planner *p, const char *table, const char *alter, const char *alter_field)
+{
 	model_table *t;
 	shunt_buf what = SHUNT_BUF_INIT;
 	shunt_error e;
@@ -31,8 +80,8 @@ op_rebuild_table(planner *p, json_t *d)
 	if (p->model_only)
 		return 0;
 	if (p->mig->n_ops != 1)
-		return planner_error(p, NULL, "rebuild_table must be the only operation of its migration (this one has "
-									  "%zu)", p->mig->n_ops);
+		return planner_error(p, NULL, "a rebuild (rebuild_table, or alter_column with rebuild: true) must be the "
+									  "only operation of its migration (this one has %zu)", p->mig->n_ops);
 	t = ops_table(p, "table", table);
 	if (t == NULL)
 		return -1;
@@ -40,7 +89,7 @@ op_rebuild_table(planner *p, json_t *d)
 		char *checked = pg_parse_alter_table(alter, "t", &e);
 
 		if (checked == NULL)
-			return planner_error(p, "alter", "%s", e.message);
+			return planner_error(p, alter_field, "%s", e.message);
 		free(checked);
 	}
 	buf_init(&what);

@@ -38,6 +38,7 @@ int op_rename_constraint(planner *p, json_t *d);
 int op_set_replica_identity(planner *p, json_t *d);
 int op_sql(planner *p, json_t *d);
 int op_rebuild_table(planner *p, json_t *d);
+int op_alter_column_rebuild(planner *p, json_t *d);
 
 /* --- shared helpers (pg_ops.c) --- */
 

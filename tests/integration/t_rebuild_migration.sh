@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rebuild_table, the migration operation (src/pg/pg_op_rebuild.c): under a
+# rebuild_table and alter_column with rebuild: true, the migration
+# operations (src/pg/pg_op_rebuild.c): under a
 # mirrored concurrent writer (tests/lib/mirror_writer.sh) shunt start copies
 # and cuts over (int key to bigint), both version schemas read the new
 # table, shunt rollback swaps the old table back with every write made
@@ -61,7 +62,7 @@ app_objects() {
 }
 before=$(app_objects)
 t_exit 1 "a rebuild_table beside another operation is refused" "$S" start "$M/bad_two.yaml"
-t_like "$T_ERR" "bad_two.yaml: operation 1 \(rebuild_table\): rebuild_table must be the only operation" \
+t_like "$T_ERR" "bad_two.yaml: operation 1 \(rebuild_table\): a rebuild .* must be the only operation" \
 	"  ... naming the file and the operation"
 t_exit 1 "an invalid alter is refused" "$S" start "$M/bad_alter.yaml"
 t_like "$T_ERR" "bad_alter.yaml: operation 1 \(rebuild_table\): field \"alter\"" "  ... naming the field"
@@ -108,4 +109,19 @@ t_is "$(t_sql "$PGDATABASE" "SELECT count(*) FROM shunt.rebuilds WHERE status IN
 	"  ... and no rebuild is open"
 check_writer acct "rebuild_table"
 t_is "$(mirror_diff "$PGDATABASE" acct)" "0 0" "after the writer stopped the table equals the mirror"
+# --- alter_column with rebuild: true: the same, for one type change
+t_sql "$PGDATABASE" "CREATE TABLE acct2 (id int PRIMARY KEY, v text NOT NULL);
+	INSERT INTO acct2 SELECT g, 'v' || g FROM generate_series(1, 3000) g" >/dev/null
+printf 'operations:\n  - alter_column:\n      table: acct2\n      column: id\n      type: bigint\n      rebuild: true\n' \
+	>"$M/02_acct2_bigint.yaml"
+printf 'operations:\n  - alter_column:\n      table: acct2\n      column: id\n      type: bigint\n      up: id\n      rebuild: true\n' \
+	>"$M/bad_up.yaml"
+t_exit 1 "alter_column with rebuild: true refuses up/down" "$S" start "$M/bad_up.yaml"
+t_like "$T_ERR" "bad_up.yaml: operation 1 \(alter_column\): field \"up\": with rebuild: true only type may change" \
+	"  ... naming the file, operation and field"
+t_exit 0 "start: alter_column with rebuild: true" "$S" start "$M/02_acct2_bigint.yaml"
+t_is "$(coltype acct2 id)" bigint "  ... acct2.id is bigint"
+t_exit 0 "  ... complete" "$S" complete
+t_is "$(leftovers)" 0 "  ... and no shadow or old table is left"
+t_is "$(t_sql "$PGDATABASE" "SELECT count(*) FROM acct2")" 3000 "  ... with every row"
 t_done
