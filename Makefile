@@ -156,7 +156,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
                 -DSHUNT_VERSION='"$(VERSION)"' -Isrc -Iinclude -I$(PG_INCLUDE)
-FUZZ_CORE    := src/core/alloc.c src/core/buf.c src/core/error.c src/core/log.c \
+FUZZ_CORE    := src/core/alloc.c src/core/buf.c src/core/error.c src/core/interrupt.c src/core/log.c \
                 src/core/yaml_json.c src/core/migration.c
 
 build-fuzz/fuzz_migration: tests/fuzz/fuzz_migration.c $(FUZZ_CORE)
