@@ -152,11 +152,7 @@ fill(cli_ctx *ctx, pg_rebuild_opts *o, char **schema, char **table, shunt_error 
 	o->drop_old = opt.drop_old;
 	o->dry_run = ctx->dry_run;
 	o->capture = opt.capture;
-	o->copy = ctx->backfill;
-	/* the copy holds no row lock an application waits for, so its batches
-	 * can be longer than the backfill's 20 ms default */
-	if (o->copy.target_batch_ms == 20)
-		o->copy.target_batch_ms = 200;
+	pg_rebuild_copy_opts(&o->copy, &ctx->backfill);
 	return 0;
 }
 

@@ -401,7 +401,7 @@ main(int argc, char **argv)
 	ctx.state_schema = "shunt";
 	ctx.lock_timeout_ms = 500;
 	ctx.lock_retry_ms = 10 * 60 * 1000;
-	ctx.backfill.target_batch_ms = 20;
+	ctx.backfill.target_batch_ms = PG_BACKFILL_BATCH_MS;
 	ctx.backfill.progress = true;
 	srand((unsigned) time(NULL) ^ (unsigned) getpid());
 	hooks_set_dir(getenv("SHUNT_HOOKS"));

@@ -15,10 +15,14 @@
 
 #include "pg/pg_conn.h"
 
+/* The default --batch-time: a batch holds row locks an application may
+ * wait for, so it stays short. */
+#define PG_BACKFILL_BATCH_MS 20
+
 typedef struct pg_backfill_opts {
 	long long migration_id;
 	int batch_size;          /* 0: adaptive */
-	int64_t target_batch_ms; /* adaptive target, default 100 */
+	int64_t target_batch_ms; /* adaptive target, default PG_BACKFILL_BATCH_MS */
 	double max_rows_per_second; /* 0: unlimited */
 	int64_t batch_delay_ms;
 	bool progress;           /* report progress on stderr */

@@ -1,6 +1,7 @@
 /*
- * pg_op_rebuild.c: rebuild_table, a shunt extension to the migration
- * format that runs an online rebuild (pg_rebuild.h) as a migration:
+ * pg_op_rebuild.c: rebuild_table and alter_column with rebuild: true,
+ * shunt extensions to the migration format that run an online rebuild
+ * (pg_rebuild.h) as a migration:
  *
  *   start     copy, verify and cut over (the new table is live for both
  *             versions; the old one is kept, synced in reverse)

@@ -1156,3 +1156,11 @@ done:
 	rebuild_release(&rb);
 	return rc;
 }
+
+void
+pg_rebuild_copy_opts(pg_backfill_opts *copy, const pg_backfill_opts *from)
+{
+	*copy = *from;
+	if (copy->target_batch_ms == PG_BACKFILL_BATCH_MS)
+		copy->target_batch_ms = PG_REBUILD_BATCH_MS;
+}

@@ -48,6 +48,14 @@ typedef struct pg_rebuild_opts {
 
 /* Starts a rebuild of o->schema.o->table, or continues the open one, up to
  * the cut-over (unless postponed).  0, or -1 with err. */
+/*
+ * The copy's options from the backfill's (the command line's): the same,
+ * except that the default --batch-time becomes PG_REBUILD_BATCH_MS, since
+ * the copy holds no row lock an application could wait for.
+ */
+#define PG_REBUILD_BATCH_MS 200
+void pg_rebuild_copy_opts(pg_backfill_opts *copy, const pg_backfill_opts *from);
+
 int pg_rebuild_run(shunt_db *db, const pg_rebuild_opts *o, shunt_error *err);
 
 /* The cut-over of a rebuild that was postponed (or interrupted after the

@@ -100,8 +100,7 @@ free_sql(char **sql, size_t n)
 }
 
 /* The options of a rebuild step: trigger capture (the process ends after
- * the start, so no slot could be held), the backfill's throttles, and the
- * rebuild's longer default batch time. */
+ * the start, so no slot could be held) and the copy's options. */
 static void
 rebuild_opts(const run_ctx *ctx, const plan_step *s, pg_rebuild_opts *o)
 {
@@ -111,9 +110,7 @@ rebuild_opts(const run_ctx *ctx, const plan_step *s, pg_rebuild_opts *o)
 	o->alter = s->n_sql > 0 ? s->sql[0] : NULL;
 	o->capture = REBUILD_CAPTURE_TRIGGER;
 	o->in_migration = true;
-	o->copy = ctx->backfill;
-	if (o->copy.target_batch_ms == 20)
-		o->copy.target_batch_ms = 200;
+	pg_rebuild_copy_opts(&o->copy, &ctx->backfill);
 }
 
 static int
