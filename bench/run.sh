@@ -47,8 +47,8 @@ fi
 	echo
 	echo "Produced by \`make bench\` (bench/run.sh) on the machine and at the time each section names;"
 	echo "every ratio compares numbers measured in the same run. To reproduce: \`make bench\`${took};"
-	echo "larger tables with \`BENCH_ROWS=5000000 make bench\` (impact, rebuild) and"
-	echo "\`BENCH_SIZES=\"300000 1000000 3000000\" make bench\` (backfill)."
+	echo "other sizes with \`BENCH_ROWS=5000000 make bench\` (impact, rebuild) and"
+	echo "\`BENCH_SIZES=\"10000000\" make bench\` (backfill; default 10k to 3M rows)."
 	echo "The machine's load average (1, 5, 15 min) was $load_before when the run began and"
 	echo "$load_after when it ended: anything else running on it shows up as noise in the latencies."
 	echo
