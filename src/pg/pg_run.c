@@ -339,6 +339,16 @@ pg_run_phase(run_ctx *ctx, const plan_phase *ph, const char *phase, int from, sh
 	return set_search_path(ctx, NULL, err);
 }
 
+/* Writes text into a "--" comment line: a line break in it (a quoted
+ * identifier or an --alter clause may hold one) would end the comment, and
+ * the rest would run as SQL where the output is fed to psql. */
+static void
+put_comment(FILE *out, const char *text)
+{
+	for (const char *p = text; *p; p++)
+		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, out);
+}
+
 void
 pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *phase)
 {
@@ -346,7 +356,8 @@ pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *ph
 	for (size_t i = 0; i < ph->n; i++) {
 		const plan_step *s = &ph->steps[i];
 
-		fprintf(out, "\n-- step %zu: %s", i + 1, s->what);
+		fprintf(out, "\n-- step %zu: ", i + 1);
+		put_comment(out, s->what);
 		switch (s->kind) {
 		case STEP_TXN:
 			fprintf(out, " (one transaction, lock_timeout %lld ms, retried)\nBEGIN;\n",
@@ -373,16 +384,22 @@ pg_run_print_phase(run_ctx *ctx, FILE *out, const plan_phase *ph, const char *ph
 			break;
 		}
 		case STEP_REBUILD:
-			fprintf(out, " (shunt rebuild %s%s%s: shadow table, change capture trigger, batched copy, "
-						 "verification, cut-over in one short transaction; see docs/rebuild.md)\n",
-					s->table, s->n_sql ? " --alter " : "", s->n_sql ? s->sql[0] : "");
+			fputs(" (shunt rebuild ", out);
+			put_comment(out, s->table);
+			if (s->n_sql) {
+				fputs(" --alter ", out);
+				put_comment(out, s->sql[0]);
+			}
+			fputs(": shadow table, change capture trigger, batched copy, verification, cut-over in one "
+				  "short transaction; see docs/rebuild.md)\n", out);
 			break;
 		case STEP_REBUILD_DROP_OLD:
-			fprintf(out, " (shunt rebuild %s --drop-old)\n", s->table);
-			break;
 		case STEP_REBUILD_UNDO:
-			fprintf(out, " (shunt rebuild %s --revert then --drop-old after a cut-over, else --abort)\n",
-					s->table);
+			fputs(" (shunt rebuild ", out);
+			put_comment(out, s->table);
+			fputs(s->kind == STEP_REBUILD_DROP_OLD ? " --drop-old)\n"
+												   : " --revert then --drop-old after a cut-over, else --abort)\n",
+				  out);
 			break;
 		case STEP_VIEWS: {
 			char **sql = NULL;

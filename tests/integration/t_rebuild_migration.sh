@@ -78,6 +78,13 @@ t_is "$(t_sql "$PGDATABASE" "SELECT count(*) FROM shunt.migrations WHERE status 
 t_exit 0 "start --dry-run" "$S" start --dry-run "$M/01_acct_bigint.yaml"
 t_like "$T_OUT" "rebuild table \"acct\" online.*--alter ALTER COLUMN id TYPE bigint" "  ... shows the rebuild step"
 t_is "$(coltype acct id)" integer "  ... and changes nothing"
+# an alter over two lines stays inside the step's comment line: the dry-run's
+# output can be fed to psql
+printf 'operations:\n  - rebuild_table:\n      table: acct\n      alter: "ALTER COLUMN n TYPE bigint,\\n  ALTER COLUMN n SET STATISTICS 100"\n' \
+	>"$M/two_lines.yaml"
+t_exit 0 "start --dry-run with a two-line alter" "$S" start --dry-run "$M/two_lines.yaml"
+t_unlike "$T_OUT" $'\n *ALTER COLUMN n SET STATISTICS' "  ... prints no line of it outside a comment"
+t_like "$T_OUT" "-- step 1: .*bigint, +ALTER COLUMN n SET STATISTICS 100" "  ... and keeps it whole in the comment"
 
 # --- start under the writer: cut over at start
 start_writer "$PGDATABASE" acct 20000 30
